@@ -1,0 +1,185 @@
+"""The one linear-recurrence engine: h_t = a_t ⊙ h_{t-1} + b_t.
+
+Every mixer in glrnn calls :func:`linear_scan`; none writes its own scan.
+
+Shapes (time at ``axis``, default 1, e.g. ``[batch, length, channels]``):
+
+* ``b``: ``[..., L, ...]`` real or complex.
+* ``a``: same number of dimensions as ``b``, broadcastable to it. ``a.shape[axis] == L`` means a
+  per-step (gated) decay; ``a.shape[axis] == 1`` a time-invariant one (the LRU's λ), which the
+  methods exploit (powers instead of products, no ``[L, ...]`` copy of ``a``).
+* ``h0``: ``b``'s shape without the time axis (broadcastable), or ``None`` for zeros.
+* returns ``h`` with ``b``'s shape (and the promoted dtype of ``a``, ``b``, ``h0``): every state,
+  so ``h[:, -1]`` is the carry for the next call.
+
+Methods (all exact, all differentiable, all checked against a plain loop in tests/test_scan.py):
+
+* ``sequential``: ``lax.scan`` over time.
+* ``associative``: ``lax.associative_scan`` (log depth; the GPU/TPU default).
+* ``chunked``: sequential inside chunks of ``chunk_size`` steps, vectorised over all chunks at
+  once, then one short scan over the chunk ends and an elementwise fix-up (bounded memory, the
+  CPU default).
+* ``auto``: ``associative`` on GPU/TPU, ``chunked`` on CPU.
+
+Gradients do not differentiate through the scan's internals: a ``custom_vjp`` runs the adjoint,
+which is the same recurrence backwards in time, g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1}, and then
+∂L/∂b_t = g_t, ∂L/∂a_t = g_t ⊙ h_{t-1}, ∂L/∂h0 = a_0 ⊙ g_0 (JAX's convention for complex
+values: the transpose of the linear map, no conjugation).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+METHODS = ("auto", "associative", "sequential", "chunked")
+
+
+def resolve_method(method: str) -> str:
+    """Map ``auto`` to the fastest method for the default backend."""
+    if method not in METHODS:
+        raise ValueError(f"scan method {method!r}: expected one of {', '.join(METHODS)}")
+    if method != "auto":
+        return method
+    return "chunked" if jax.default_backend() == "cpu" else "associative"
+
+
+def linear_scan(
+    a: jax.Array,
+    b: jax.Array,
+    h0: jax.Array | None = None,
+    *,
+    method: str = "auto",
+    axis: int = 1,
+    chunk_size: int = 64,
+) -> jax.Array:
+    """All states of h_t = a_t ⊙ h_{t-1} + b_t (see the module docstring for shapes)."""
+    method = resolve_method(method)
+    if a.ndim != b.ndim:
+        raise ValueError(f"a has {a.ndim} dims and b {b.ndim}: give a the same rank "
+                         "(size 1 on the time axis for a time-invariant a)")
+    axis = axis % b.ndim
+    length = b.shape[axis]
+    if a.shape[axis] not in (1, length):
+        raise ValueError(f"a.shape[{axis}]={a.shape[axis]}: expected 1 or the length {length}")
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size={chunk_size}: expected a positive integer")
+    dtype = jnp.result_type(a, b, *(() if h0 is None else (h0,)))
+    # Work time-major: [L, *rest].
+    a_t = jnp.moveaxis(a.astype(dtype), axis, 0)
+    b_t = jnp.moveaxis(b.astype(dtype), axis, 0)
+    rest = b_t.shape[1:]
+    a_t = jnp.broadcast_to(a_t, (a_t.shape[0], *rest))
+    h0_t = jnp.zeros(rest, dtype) if h0 is None else jnp.broadcast_to(h0.astype(dtype), rest)
+    if length == 0:
+        return b
+    h = _scan(a_t, b_t, h0_t, method, chunk_size)
+    return jnp.moveaxis(h, 0, axis)
+
+
+# --- the forward kernels: time-major, a is [L or 1, *rest], b is [L, *rest], h0 is [*rest] ---
+
+
+def _forward(a: jax.Array, b: jax.Array, h0: jax.Array, method: str, chunk: int) -> jax.Array:
+    if method == "sequential":
+        return _sequential(a, b, h0)
+    if method == "associative":
+        return _associative(a, b, h0)
+    return _chunked(a, b, h0, chunk)
+
+
+def _sequential(a: jax.Array, b: jax.Array, h0: jax.Array) -> jax.Array:
+    if a.shape[0] == 1:
+        decay = a[0]
+
+        def step(h, b_t):
+            h = decay * h + b_t
+            return h, h
+
+        return lax.scan(step, h0, b)[1]
+
+    def step_gated(h, ab):
+        h = ab[0] * h + ab[1]
+        return h, h
+
+    return lax.scan(step_gated, h0, (a, b))[1]
+
+
+def _combine(left, right):
+    a_l, b_l = left
+    a_r, b_r = right
+    return a_r * a_l, a_r * b_l + b_r
+
+
+def _associative(a: jax.Array, b: jax.Array, h0: jax.Array) -> jax.Array:
+    a = jnp.broadcast_to(a, b.shape)
+    b = b.at[0].add(a[0] * h0)
+    return lax.associative_scan(_combine, (a, b), axis=0)[1]
+
+
+def _chunked(a: jax.Array, b: jax.Array, h0: jax.Array, chunk: int) -> jax.Array:
+    length, rest = b.shape[0], b.shape[1:]
+    chunk = min(chunk, length)
+    n_chunks = -(-length // chunk)
+    pad = n_chunks * chunk - length
+    invariant = a.shape[0] == 1
+    if pad:  # padded steps come after every real one, so they change nothing before them
+        b = jnp.concatenate([b, jnp.zeros((pad, *rest), b.dtype)])
+        if not invariant:
+            a = jnp.concatenate([a, jnp.ones((pad, *rest), a.dtype)])
+    # [chunk, n_chunks, *rest]: the loop runs over the position inside a chunk, vectorised
+    # over every chunk at once.
+    b_c = jnp.swapaxes(b.reshape(n_chunks, chunk, *rest), 0, 1)
+    zeros = jnp.zeros((n_chunks, *rest), b.dtype)
+    if invariant:
+        local = _sequential(a[:, None], b_c, zeros)
+        # cumulative decay from a chunk's start: a^(t+1), t = 0..chunk-1
+        powers = jnp.cumprod(jnp.broadcast_to(a, (chunk, *rest)), axis=0)
+        cum = powers[:, None]
+        ends_a = powers[-1:]
+    else:
+        a_c = jnp.swapaxes(a.reshape(n_chunks, chunk, *rest), 0, 1)
+        local = _sequential(a_c, b_c, zeros)
+        cum = jnp.cumprod(a_c, axis=0)
+        ends_a = cum[-1]
+    # state entering each chunk: H_c = A_c H_{c-1} + local_c[-1], H_{-1} = h0
+    ends = _sequential(ends_a, local[-1], h0)
+    starts = jnp.concatenate([h0[None], ends[:-1]])
+    h = local + cum * starts[None]
+    return jnp.swapaxes(h, 0, 1).reshape(n_chunks * chunk, *rest)[:length]
+
+
+# --- gradients: the adjoint recurrence, run by the same kernel backwards in time ---
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _scan(a: jax.Array, b: jax.Array, h0: jax.Array, method: str, chunk: int) -> jax.Array:
+    return _forward(a, b, h0, method, chunk)
+
+
+def _scan_fwd(a, b, h0, method, chunk):
+    h = _forward(a, b, h0, method, chunk)
+    return h, (a, h, h0)
+
+
+def _scan_bwd(method, chunk, residuals, dh):
+    a, h, h0 = residuals
+    invariant = a.shape[0] == 1
+    # g_t = dh_t + a_{t+1} g_{t+1}: a forward scan over reversed time with decays a_{t+1}.
+    if invariant:
+        a_next = a
+    else:
+        a_next = jnp.concatenate([a[1:], jnp.zeros_like(a[:1])])[::-1]
+    g = _forward(a_next, dh[::-1], jnp.zeros_like(h0), method, chunk)[::-1]
+    h_prev = jnp.concatenate([h0[None], h[:-1]])
+    da = g * h_prev
+    if invariant:
+        da = da.sum(axis=0, keepdims=True)
+    dh0 = a[0] * g[0]
+    return da, g, dh0
+
+
+_scan.defvjp(_scan_fwd, _scan_bwd)
