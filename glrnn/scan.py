@@ -17,9 +17,10 @@ Methods (all exact, all differentiable, all checked against a plain loop in test
 * ``sequential``: ``lax.scan`` over time.
 * ``associative``: ``lax.associative_scan`` (log depth; the GPU/TPU default).
 * ``chunked``: sequential inside chunks of ``chunk_size`` steps, vectorised over all chunks at
-  once, then one short scan over the chunk ends and an elementwise fix-up (bounded memory, the
-  CPU default).
-* ``auto``: ``associative`` on GPU/TPU, ``chunked`` on CPU.
+  once, then one short scan over the chunk ends and an elementwise fix-up (L/C + C sequential
+  steps instead of L).
+* ``auto``: ``associative`` on GPU/TPU, ``sequential`` on CPU, where it measured fastest
+  (docs/RESULTS.md, bench/lru_layer.py: the carry stays in cache and the input streams once).
 
 Gradients do not differentiate through the scan's internals: a ``custom_vjp`` runs the adjoint,
 which is the same recurrence backwards in time, g_t = ∂L/∂h_t + a_{t+1} ⊙ g_{t+1}, and then
@@ -44,7 +45,7 @@ def resolve_method(method: str) -> str:
         raise ValueError(f"scan method {method!r}: expected one of {', '.join(METHODS)}")
     if method != "auto":
         return method
-    return "chunked" if jax.default_backend() == "cpu" else "associative"
+    return "sequential" if jax.default_backend() == "cpu" else "associative"
 
 
 def linear_scan(

@@ -1,0 +1,107 @@
+"""linear_scan against a plain Python loop: values and gradients, every method and case."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from glrnn.scan import METHODS, linear_scan
+
+BATCH, LENGTH, WIDTH = 2, 13, 3
+
+
+def loop_scan(a, b, h0):
+    """h_t = a_t h_{t-1} + b_t by a Python loop over time (axis 1)."""
+    h = jnp.zeros_like(b[:, 0]) if h0 is None else h0
+    out = []
+    for t in range(b.shape[1]):
+        h = a[:, t if a.shape[1] > 1 else 0] * h + b[:, t]
+        out.append(h)
+    return jnp.stack(out, axis=1)
+
+
+def make_inputs(dtype, invariant: bool, with_h0: bool, seed: int = 0):
+    real = jnp.finfo(dtype).dtype  # float32 for complex64, float64 for complex128
+    ks = jax.random.split(jax.random.PRNGKey(seed), 7)
+    a_len = 1 if invariant else LENGTH
+    a = jax.random.uniform(ks[0], (BATCH, a_len, WIDTH), real, 0.6, 0.99)
+    b = jax.random.normal(ks[1], (BATCH, LENGTH, WIDTH), real)
+    h0 = jax.random.normal(ks[2], (BATCH, WIDTH), real) if with_h0 else None
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        a = a * jnp.exp(1j * jax.random.uniform(ks[3], a.shape, real, 0, 3.0))
+        b = b + 1j * jax.random.normal(ks[4], b.shape, real)
+        if with_h0:
+            h0 = h0 + 1j * jax.random.normal(ks[5], h0.shape, real)
+    weights = jax.random.normal(ks[6], b.shape, real)  # a loss that touches every state
+    return a.astype(dtype), b.astype(dtype), h0 if h0 is None else h0.astype(dtype), weights
+
+
+def loss(scan_fn, a, b, h0, weights):
+    h = scan_fn(a, b, h0)
+    return jnp.sum(jnp.real(h) * weights) + jnp.sum(jnp.imag(h) * weights**2)
+
+
+TOL = {jnp.float32: 2e-5, jnp.complex64: 2e-5, jnp.float64: 1e-11, jnp.complex128: 1e-11}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.complex64, jnp.complex128])
+@pytest.mark.parametrize("invariant", [False, True], ids=["per_step_a", "invariant_a"])
+@pytest.mark.parametrize("with_h0", [False, True], ids=["no_h0", "h0"])
+def test_values_and_gradients_match_loop(method, dtype, invariant, with_h0):
+    with jax.enable_x64(dtype in (jnp.float64, jnp.complex128)):
+        a, b, h0, w = make_inputs(dtype, invariant, with_h0)
+        assert a.dtype == dtype
+
+        def fast(a, b, h0):
+            return linear_scan(a, b, h0, method=method, chunk_size=4)  # 13 = 3 chunks + 1
+
+        h = jax.jit(fast)(a, b, h0)
+        ref = loop_scan(a, b, h0)
+        assert h.dtype == ref.dtype and h.shape == ref.shape
+        tol = TOL[dtype]
+        np.testing.assert_allclose(h, ref, rtol=tol, atol=tol)
+
+        argnums = (0, 1, 2) if with_h0 else (0, 1)
+        grads = jax.jit(jax.grad(lambda *x: loss(fast, *x, w), argnums))(a, b, h0)
+        ref_grads = jax.grad(lambda *x: loss(loop_scan, *x, w), argnums)(a, b, h0)
+        for name, g, r in zip("a b h0".split(), grads, ref_grads, strict=False):
+            assert g.shape == r.shape, name
+            np.testing.assert_allclose(g, r, rtol=tol * 10, atol=tol * 10, err_msg=name)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 13, 64])
+def test_chunked_any_chunk_size(chunk_size):
+    a, b, h0, _ = make_inputs(jnp.complex64, invariant=False, with_h0=True, seed=1)
+    h = linear_scan(a, b, h0, method="chunked", chunk_size=chunk_size)
+    np.testing.assert_allclose(h, loop_scan(a, b, h0), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("method", ["associative", "sequential", "chunked"])
+def test_time_axis_argument(method):
+    a, b, h0, _ = make_inputs(jnp.float32, invariant=False, with_h0=True, seed=2)
+    ref = loop_scan(a, b, h0)
+    # time first: [L, B, W]
+    h = linear_scan(jnp.swapaxes(a, 0, 1), jnp.swapaxes(b, 0, 1), h0, method=method, axis=0,
+                    chunk_size=4)
+    np.testing.assert_allclose(jnp.swapaxes(h, 0, 1), ref, rtol=2e-5, atol=2e-5)
+
+
+def test_carry_continues_the_sequence():
+    a, b, h0, _ = make_inputs(jnp.float32, invariant=True, with_h0=True, seed=3)
+    whole = linear_scan(a, b, h0, method="chunked", chunk_size=4)
+    first = linear_scan(a, b[:, :6], h0, method="chunked", chunk_size=4)
+    second = linear_scan(a, b[:, 6:], first[:, -1], method="chunked", chunk_size=4)
+    np.testing.assert_allclose(jnp.concatenate([first, second], 1), whole, rtol=1e-6, atol=1e-6)
+
+
+def test_bad_arguments_are_named():
+    a, b, _, _ = make_inputs(jnp.float32, invariant=False, with_h0=False)
+    with pytest.raises(ValueError, match="scan method 'fast'"):
+        linear_scan(a, b, method="fast")
+    with pytest.raises(ValueError, match=r"a.shape\[1\]=5"):
+        linear_scan(a[:, :5], b)
+    with pytest.raises(ValueError, match="same rank"):
+        linear_scan(a[:, 0], b)
+    with pytest.raises(ValueError, match="chunk_size=0"):
+        linear_scan(a, b, method="chunked", chunk_size=0)
