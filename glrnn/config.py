@@ -6,9 +6,12 @@ field (dotted path as on the command line) and what is allowed, before any work 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 
 class ConfigError(ValueError):
@@ -103,3 +106,119 @@ class ModelConfig:
         check_choice("model.scan_method", self.scan_method, SCAN_METHODS)
         check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "> 0")
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= dropout < 1")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from and how it is cut into windows (see glrnn/data/text.py)."""
+
+    source: str = "stdlib"  # "stdlib" (the embedded corpus) or a local text file / folder
+    tokenizer: str = "byte"
+    include_tests: bool = False  # stdlib only: also the test suites (about 2.5x the text)
+    seq_len: int = 256
+    batch_size: int = 16
+    val_fraction: float = 0.02  # share of documents held out, chosen by a hash of their path
+    val_windows: int = 64  # at most this many validation windows of seq_len + 1 tokens
+    seed: int = 0  # the split and the training batches
+
+    def __post_init__(self) -> None:
+        from glrnn.tokenizer import TOKENIZERS  # the registry decides which names exist
+
+        check(bool(self.source), "data.source", self.source, '"stdlib" or a path')
+        check_choice("data.tokenizer", self.tokenizer, TOKENIZERS)
+        for name in ("seq_len", "batch_size", "val_windows"):
+            _check_positive_int(f"data.{name}", getattr(self, name))
+        check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,
+              "0 < val_fraction < 1")
+        _check_seed("data.seed", self.seed)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warmup, cosine decay to ``min_lr_ratio * lr`` and global-norm clipping."""
+
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    b1: float = 0.9
+    b2: float = 0.99
+    eps: float = 1e-8
+    clip_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "a finite value > 0")
+        check(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", self.min_lr_ratio,
+              "0 <= min_lr_ratio <= 1")
+        check(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
+              "optim.warmup_steps", self.warmup_steps, "an integer >= 0")
+        check(0.0 <= self.weight_decay < math.inf, "optim.weight_decay", self.weight_decay,
+              "a finite value >= 0")
+        check(0.0 <= self.b1 < 1.0, "optim.b1", self.b1, "0 <= b1 < 1")
+        check(0.0 <= self.b2 < 1.0, "optim.b2", self.b2, "0 <= b2 < 1")
+        check(0.0 < self.eps < 1.0, "optim.eps", self.eps, "0 < eps < 1")
+        check(0.0 < self.clip_norm < math.inf, "optim.clip_norm", self.clip_norm,
+              "a finite value > 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Length of the run, how often it evaluates, logs and saves, and where it writes."""
+
+    steps: int = 1000
+    eval_every: int = 250
+    log_every: int = 10
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    seed: int = 0  # parameter initialisation and dropout
+    out_dir: str = "runs"
+    name: str = ""  # run directory out_dir/name; empty: the CLI names it recipe-timestamp
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
+            _check_positive_int(f"train.{name}", getattr(self, name))
+        _check_seed("train.seed", self.seed)
+        check(bool(self.out_dir), "train.out_dir", self.out_dir, "a directory")
+        check("/" not in self.name and self.name not in (".", "..", "latest"), "train.name",
+              self.name, "a plain directory name (no '/', not 'latest')")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs; ``train_lm.py`` builds it from a recipe plus overrides."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        from glrnn.tokenizer import from_name
+
+        check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
+              self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
+        vocab = from_name(self.data.tokenizer).vocab_size
+        check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,
+              f">= {vocab} (the {self.data.tokenizer} tokenizer's vocabulary)")
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    check(isinstance(value, int) and value > 0, name, value, "a positive integer")
+
+
+def _check_seed(name: str, value: object) -> None:
+    check(isinstance(value, int) and value >= 0, name, value, "an integer >= 0")
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+    """Rebuild a (nested) config dataclass from ``dataclasses.asdict`` output; every check runs."""
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no field {', '.join(unknown)}")
+    kwargs = {name: from_dict(hints[name], value) if dataclasses.is_dataclass(hints[name])
+              else value for name, value in values.items()}
+    return cls(**kwargs)

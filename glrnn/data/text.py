@@ -1,0 +1,169 @@
+"""Text corpora as one packed token stream, split into train and validation by document.
+
+Pipeline (each step a pure function, :class:`TextData` ties them together for the loop):
+
+1. documents: ``(key, text)`` pairs, ``key`` the file's path relative to the source, from the
+   embedded corpus (the Python standard library's ``.py`` files) or a local file or folder;
+2. split: a document goes to validation when a hash of ``(seed, key)`` falls below
+   ``val_fraction``, so the split depends neither on file order nor on the other files;
+3. pack: ``BOS doc EOS BOS doc EOS ...`` as one token array (uint16 when the vocabulary fits);
+4. windows: training batches ``[B, L+1]`` at offsets drawn from ``default_rng((seed, step))``,
+   so batch ``step`` is the same in a resumed run; validation is a fixed set of contiguous,
+   non-overlapping windows, evenly spaced over the validation stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glrnn.config import DataConfig
+from glrnn.tokenizer import Tokenizer, from_name
+
+STDLIB = "stdlib"
+_STDLIB_SKIP = ("site-packages", "dist-packages")
+_STDLIB_TESTS = ("test", "tests", "idle_test")
+
+
+@dataclass(frozen=True)
+class Document:
+    key: str  # path relative to the source, '/'-separated
+    text: str
+
+
+def _read(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def stdlib_documents(include_tests: bool = False) -> list[Document]:
+    """The standard library's own ``.py`` files, sorted by path, without site-packages."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    skip = _STDLIB_SKIP if include_tests else _STDLIB_SKIP + _STDLIB_TESTS
+    docs = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if not set(rel.parts[:-1]) & set(skip) and path.is_file():
+            docs.append(Document(rel.as_posix(), _read(path)))
+    if not docs:
+        raise FileNotFoundError(f"no .py files found in the standard library at {root}")
+    return docs
+
+
+def _is_text(path: Path) -> bool:
+    with path.open("rb") as f:
+        return b"\0" not in f.read(1024)
+
+
+def local_documents(source: str | Path) -> list[Document]:
+    """One document per file: ``source`` itself, or every non-hidden text file below it."""
+    root = Path(source).expanduser()
+    if root.is_file():
+        return [Document(root.name, _read(root))]
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.source={str(source)!r}: no such file or directory")
+    docs = [Document(p.relative_to(root).as_posix(), _read(p))
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            and _is_text(p)]
+    if not docs:
+        raise FileNotFoundError(f"data.source={str(source)!r}: no text files in {root}")
+    return docs
+
+
+def load_documents(source: str, include_tests: bool = False) -> list[Document]:
+    """``stdlib`` for the embedded corpus, else a local file or folder."""
+    if source == STDLIB:
+        return stdlib_documents(include_tests)
+    return local_documents(source)
+
+
+def _unit_hash(seed: int, key: str) -> float:
+    """A number in [0, 1) fixed by (seed, key)."""
+    digest = hashlib.sha256(f"{seed}/{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_documents(docs: list[Document], val_fraction: float,
+                    seed: int) -> tuple[list[Document], list[Document]]:
+    """(train, validation); validation gets at least the document with the lowest hash."""
+    if len(docs) < 2:
+        keys = ", ".join(d.key for d in docs)
+        raise ValueError(f"{len(docs)} document ({keys}): the train/validation split is by "
+                         "document and needs at least 2 (give a folder of files)")
+    hashes = [_unit_hash(seed, d.key) for d in docs]
+    threshold = max(val_fraction, min(hashes) + 1e-12)
+    train = [d for d, h in zip(docs, hashes, strict=True) if h >= threshold]
+    val = [d for d, h in zip(docs, hashes, strict=True) if h < threshold]
+    if not train:
+        raise ValueError(f"val_fraction={val_fraction} leaves no training document")
+    return train, val
+
+
+def pack(docs: list[Document], tokenizer: Tokenizer) -> np.ndarray:
+    """[T] tokens ``BOS d0 EOS BOS d1 EOS ...`` (uint16 if the vocabulary fits, else int32)."""
+    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.int32
+    parts = []
+    for doc in docs:
+        parts += [[tokenizer.bos_id], tokenizer.encode(doc.text), [tokenizer.eos_id]]
+    return np.concatenate([np.asarray(p, dtype) for p in parts])
+
+
+def window_count(n_tokens: int, seq_len: int) -> int:
+    """How many windows of ``seq_len + 1`` tokens with stride ``seq_len`` fit in ``n_tokens``."""
+    return max(0, (n_tokens - 1) // seq_len)
+
+
+def train_batch(tokens: np.ndarray, batch_size: int, seq_len: int, seed: int,
+                step: int) -> np.ndarray:
+    """[batch_size, seq_len + 1] int32 windows of ``tokens`` at random offsets fixed by
+    (seed, step)."""
+    rng = np.random.default_rng((seed, step))
+    offsets = rng.integers(0, len(tokens) - seq_len, size=batch_size)
+    return tokens[offsets[:, None] + np.arange(seq_len + 1)].astype(np.int32)
+
+
+def validation_windows(tokens: np.ndarray, seq_len: int, max_windows: int) -> np.ndarray:
+    """[N, seq_len + 1] int32: N = min(max_windows, all) contiguous windows with stride
+    ``seq_len`` (every target token counted once), evenly spaced over ``tokens``."""
+    available = window_count(len(tokens), seq_len)
+    starts = np.linspace(0, available - 1, num=min(max_windows, available)).round()
+    starts = starts.astype(np.int64) * seq_len
+    return tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int32)
+
+
+class TextData:
+    """The packed train stream and the fixed validation windows of one :class:`DataConfig`."""
+
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
+        train_docs, val_docs = split_documents(load_documents(cfg.source, cfg.include_tests),
+                                               cfg.val_fraction, cfg.seed)
+        self.train_tokens = pack(train_docs, self.tokenizer)
+        val_tokens = pack(val_docs, self.tokenizer)
+        window = cfg.seq_len + 1
+        if len(self.train_tokens) < window:
+            raise ValueError(f"the training split of {cfg.source!r} has "
+                             f"{len(self.train_tokens)} tokens, fewer than one window of "
+                             f"data.seq_len + 1 = {window}")
+        if window_count(len(val_tokens), cfg.seq_len) < 1:
+            raise ValueError(f"the validation split of {cfg.source!r} ({len(val_docs)} "
+                             f"documents) has {len(val_tokens)} tokens, fewer than one window "
+                             f"of data.seq_len + 1 = {window}: raise data.val_fraction or "
+                             "lower data.seq_len")
+        self.val = validation_windows(val_tokens, cfg.seq_len, cfg.val_windows)
+        self.n_train_docs, self.n_val_docs = len(train_docs), len(val_docs)
+
+    def train_batch(self, step: int) -> np.ndarray:
+        """[batch_size, seq_len + 1] int32: the batch of training step ``step``."""
+        return train_batch(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len,
+                           self.cfg.seed, step)
+
+    def val_batches(self) -> list[np.ndarray]:
+        """The validation windows in batches of at most ``batch_size``: [b, seq_len + 1]."""
+        size = self.cfg.batch_size
+        return [self.val[i:i + size] for i in range(0, len(self.val), size)]

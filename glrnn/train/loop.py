@@ -1,0 +1,171 @@
+"""The training loop: next-token cross entropy, AdamW, periodic evaluation, checkpoints, resume.
+
+Step ``n`` (counted from 1) trains on ``data.train_batch(n)`` with dropout key
+``fold_in(key, n)``: both are functions of the step alone, so a run resumed from the checkpoint
+of step ``k`` computes the same steps ``k+1, ...`` as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from glrnn.config import Config
+from glrnn.data import TextData
+from glrnn.models import LanguageModel
+from glrnn.tokenizer import from_name
+from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
+from glrnn.train.metrics import MetricsLog, bits_per_byte
+from glrnn.train.optim import lr_schedule, make_optimizer
+from glrnn.train.run import default_run_name, point_latest, run_dir_of, write_config
+
+Params = Any
+TrainStep = Callable[[Params, optax.OptState, jax.Array, jax.Array],
+                     tuple[Params, optax.OptState, jax.Array, jax.Array]]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    step: int
+    val_loss: float
+    val_bpb: float
+
+
+def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Nats per position: logits [..., V], targets [...] int -> [...] float32."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+
+
+def make_train_step(model: LanguageModel, optimizer: optax.GradientTransformation) -> TrainStep:
+    """Jitted ``(params, opt_state, batch [B, L+1] int32, dropout key)
+    -> (params, opt_state, mean loss, gradient global norm)``."""
+
+    def loss_fn(params: Params, batch: jax.Array, key: jax.Array) -> jax.Array:
+        logits, _ = model.apply({"params": params}, batch[:, :-1], deterministic=False,
+                                rngs={"dropout": key})
+        return cross_entropy(logits, batch[:, 1:]).mean()
+
+    @jax.jit
+    def train_step(params, opt_state, batch, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss, optax.global_norm(grads)
+
+    return train_step
+
+
+def make_eval_step(model: LanguageModel) -> Callable[[Params, jax.Array], jax.Array]:
+    """Jitted ``(params, batch [B, L+1] int32) -> total nats over the B*L targets``."""
+
+    @jax.jit
+    def eval_step(params, batch):
+        logits, _ = model.apply({"params": params}, batch[:, :-1], deterministic=True)
+        return cross_entropy(logits, batch[:, 1:]).sum()
+
+    return eval_step
+
+
+def evaluate(eval_step: Callable[[Params, jax.Array], jax.Array], params: Params,
+             batches: list[np.ndarray], byte_lengths: np.ndarray) -> dict[str, float]:
+    """val_loss (nats per token) and val_bpb (bits per byte of the targets' text)."""
+    nats = sum(float(eval_step(params, batch)) for batch in batches)
+    tokens = sum(batch[:, 1:].size for batch in batches)
+    n_bytes = int(sum(byte_lengths[batch[:, 1:]].sum() for batch in batches))
+    return {"val_loss": nats / tokens, "val_bpb": bits_per_byte(nats, n_bytes)}
+
+
+def train(cfg: Config, data: TextData | None = None) -> TrainResult:
+    """Train ``cfg`` in ``OUT/NAME`` (resuming from its latest checkpoint if it has one)."""
+    if not cfg.train.name:
+        cfg = _with_name(cfg, default_run_name("run"))
+    tokenizer = data.tokenizer if data is not None else from_name(cfg.data.tokenizer)
+    run_dir = run_dir_of(cfg).absolute()
+    write_config(run_dir, cfg, tokenizer)
+    point_latest(run_dir)
+    data = data if data is not None else TextData(cfg.data, tokenizer)
+    byte_lengths = tokenizer.byte_lengths()
+
+    model = LanguageModel(cfg.model)
+    key = jax.random.key(cfg.train.seed)
+    init_key, dropout_key = jax.random.split(key)
+    params = model.init(init_key, jnp.zeros((1, cfg.data.seq_len), jnp.int32))["params"]
+    optimizer = make_optimizer(cfg.optim, cfg.train.steps)
+    opt_state = optimizer.init(params)
+    schedule = lr_schedule(cfg.optim, cfg.train.steps)
+    train_step, eval_step = make_train_step(model, optimizer), make_eval_step(model)
+
+    checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
+    metrics = MetricsLog(run_dir)
+    start, elapsed_before = 0, 0.0
+    if (latest := checkpoints.latest_step()) is not None:
+        params, opt_state, meta = checkpoints.restore(latest, params, opt_state)
+        start, elapsed_before = meta["step"], meta["elapsed"]
+        dropout_key = key_from_json(meta["rng"])
+        tqdm.write(f"resuming {run_dir} from step {start}")
+
+    tokens_per_step = cfg.data.batch_size * cfg.data.seq_len
+    clock = time.perf_counter()
+    window_start, window_losses = clock, []
+    val: dict[str, float] = {}
+    bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
+    try:
+        for step in range(start + 1, cfg.train.steps + 1):
+            batch = jnp.asarray(data.train_batch(step))
+            params, opt_state, loss, grad_norm = train_step(
+                params, opt_state, batch, jax.random.fold_in(dropout_key, step))
+            loss, grad_norm = float(loss), float(grad_norm)
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                raise TrainingDiverged(
+                    f"step {step}: loss={loss}, grad_norm={grad_norm} (not finite); the last "
+                    f"good checkpoint is step {checkpoints.latest_step()} in {run_dir}")
+            window_losses.append(loss)
+            tokens_per_s = len(window_losses) * tokens_per_step / (time.perf_counter()
+                                                                   - window_start)
+            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            bar.update(1)
+            last = step == cfg.train.steps
+            evaluated = step % cfg.train.eval_every == 0 or last
+            if evaluated:
+                val = evaluate(eval_step, params, data.val_batches(), byte_lengths)
+                tqdm.write(f"step {step}: val loss {val['val_loss']:.4f}, "
+                           f"val bpb {val['val_bpb']:.4f}")
+            elapsed = elapsed_before + time.perf_counter() - clock
+            if step % cfg.train.log_every == 0 or evaluated:
+                metrics.write({"step": step, "loss": float(np.mean(window_losses)),
+                               "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
+                               "tokens_per_s": tokens_per_s, "elapsed": elapsed,
+                               **(val if evaluated else {})})
+                window_losses = []
+            if step % cfg.train.checkpoint_every == 0 or last:
+                checkpoints.save(step, params, opt_state, {
+                    "step": step, "data_step": step, "rng": key_to_json(dropout_key),
+                    "elapsed": elapsed})
+            if not window_losses:
+                window_start = time.perf_counter()
+    finally:
+        bar.close()
+        checkpoints.close()
+    if not val:  # the run was already complete: evaluate what it ended with
+        val = evaluate(eval_step, params, data.val_batches(), byte_lengths)
+    print(f"run directory: {run_dir}  (step {cfg.train.steps}, "
+          f"val loss {val['val_loss']:.4f}, val bpb {val['val_bpb']:.4f})", flush=True)
+    return TrainResult(run_dir, cfg.train.steps, val["val_loss"], val["val_bpb"])
+
+
+def _with_name(cfg: Config, name: str) -> Config:
+    return replace(cfg, train=replace(cfg.train, name=name))
