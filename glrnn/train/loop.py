@@ -116,6 +116,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
         params, opt_state, meta = checkpoints.restore(latest, params, opt_state)
         start, elapsed_before = meta["step"], meta["elapsed"]
         dropout_key = key_from_json(meta["rng"])
+        metrics.drop_after(start)
         tqdm.write(f"resuming {run_dir} from step {start}")
 
     tokens_per_step = cfg.data.batch_size * cfg.data.seq_len

@@ -23,6 +23,12 @@ class MetricsLog:
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / METRICS
 
+    def drop_after(self, step: int) -> None:
+        """Forget rows past ``step`` (a resumed run recomputes them)."""
+        if self.path.exists():
+            rows = [row for row in read_metrics(self.path.parent) if row["step"] <= step]
+            self.path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -1,0 +1,83 @@
+"""Byte tokenizer and the text pipeline: documents, split, packing, windows, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_lm import tiny_config, write_corpus
+
+from glrnn.config import DataConfig
+from glrnn.data import TextData
+from glrnn.data.text import (
+    Document,
+    local_documents,
+    pack,
+    split_documents,
+    train_batch,
+    validation_windows,
+)
+from glrnn.tokenizer import ByteTokenizer, from_description, from_name
+
+
+def test_byte_tokenizer_round_trip():
+    tok = from_name("byte")
+    text = "héllo, wörld ∑ 🐍\n"
+    ids = tok.encode(text)
+    assert max(ids) < 256 and len(ids) == len(text.encode())
+    assert tok.decode([tok.bos_id, *ids, tok.eos_id, tok.pad_id]) == text
+    assert tok.decode(ids[:2]) == "h\ufffd"  # a cut multi-byte character is replaced
+    assert tok.byte_lengths().sum() == 256 and tok.vocab_size == 259
+    assert isinstance(from_description(tok.describe()), ByteTokenizer)
+    with pytest.raises(ValueError, match="expected one of byte"):
+        from_name("nope")
+
+
+def test_split_is_by_document_and_independent_of_order():
+    docs = [Document(f"d{i}.txt", "x") for i in range(200)]
+    train, val = split_documents(docs, 0.1, seed=0)
+    train_r, val_r = split_documents(docs[::-1], 0.1, seed=0)
+    assert {d.key for d in val} == {d.key for d in val_r}
+    assert {d.key for d in train} == {d.key for d in train_r}
+    assert 5 < len(val) < 40 and len(train) + len(val) == 200
+    assert {d.key for d in split_documents(docs, 0.1, seed=1)[1]} != {d.key for d in val}
+    # a document keeps its side when others are added
+    more = docs + [Document(f"e{i}.txt", "x") for i in range(50)]
+    assert {d.key for d in val} <= {d.key for d in split_documents(more, 0.1, seed=0)[1]}
+
+
+def test_pack_and_windows():
+    tok = ByteTokenizer()
+    tokens = pack([Document("a", "ab"), Document("b", "c")], tok)
+    assert tokens.tolist() == [256, 97, 98, 257, 256, 99, 257]
+    stream = np.arange(100, dtype=np.uint16)
+    batch = train_batch(stream, 4, 8, seed=0, step=3)
+    assert batch.shape == (4, 9) and batch.dtype == np.int32
+    assert (np.diff(batch, axis=1) == 1).all()
+    np.testing.assert_array_equal(batch, train_batch(stream, 4, 8, seed=0, step=3))
+    assert not np.array_equal(batch, train_batch(stream, 4, 8, seed=0, step=4))
+    val = validation_windows(stream, 8, max_windows=5)
+    assert val.shape == (5, 9)
+    assert len(np.unique(val[:, 1:])) == val[:, 1:].size  # targets never overlap
+    assert validation_windows(stream, 8, max_windows=100).shape == (12, 9)  # (100 - 1) // 8
+
+
+def test_text_data(tmp_path):
+    cfg = tiny_config(tmp_path).data
+    data = TextData(cfg)
+    assert data.train_batch(1).shape == (cfg.batch_size, cfg.seq_len + 1)
+    assert sum(len(b) for b in data.val_batches()) == len(data.val) <= cfg.val_windows
+    assert data.n_train_docs + data.n_val_docs == 12
+
+
+def test_local_source_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        local_documents(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no text files"):
+        local_documents(tmp_path / "empty")
+    (tmp_path / "one.txt").write_text("abc")
+    with pytest.raises(ValueError, match="needs at least 2"):
+        TextData(DataConfig(source=str(tmp_path / "one.txt")))
+    corpus = write_corpus(tmp_path / "c", n_docs=3)
+    with pytest.raises(ValueError, match=r"validation split.*fewer than one window"):
+        TextData(DataConfig(source=str(corpus), seq_len=2000, val_fraction=0.1))

@@ -1,0 +1,111 @@
+"""The training loop end to end on a tiny model and corpus: learning, metrics, checkpoints,
+resume, divergence."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from tiny_lm import tiny_config
+
+from glrnn.data import TextData
+from glrnn.train import TrainingDiverged, train
+from glrnn.train.checkpoint import checkpoint_dir
+from glrnn.train.metrics import read_metrics
+from glrnn.train.run import read_config
+
+ROW_FIELDS = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed"}
+
+
+class Interrupted(Exception):
+    pass
+
+
+class Rigged:
+    """A TextData whose training batch ``at`` is poisoned (an out-of-vocabulary id, which the
+    embedding turns into NaN) or interrupts the run (raises ``Interrupted``)."""
+
+    def __init__(self, data: TextData, at: int, action: str) -> None:
+        self.data, self.at, self.action = data, at, action
+        self.tokenizer = data.tokenizer
+
+    def val_batches(self) -> list[np.ndarray]:
+        return self.data.val_batches()
+
+    def train_batch(self, step: int) -> np.ndarray:
+        batch = self.data.train_batch(step)
+        if step == self.at and self.action == "interrupt":
+            raise Interrupted(step)
+        if step == self.at:
+            batch[0, 3] = 10_000
+        return batch
+
+
+def assert_complete_checkpoints(run_dir, steps):
+    names = sorted(p.name for p in checkpoint_dir(run_dir).iterdir())
+    assert names == sorted(str(s) for s in steps), names
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    cfg = tiny_config(tmp, steps=30, keep_checkpoints=2)
+    return cfg, train(cfg)
+
+
+def test_loss_falls(run):
+    cfg, result = run
+    losses = [row["loss"] for row in read_metrics(result.run_dir)]
+    assert len(losses) == cfg.train.steps
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5]), losses
+    assert result.val_bpb < 5.0
+
+
+def test_metrics_rows_have_the_fields(run):
+    cfg, result = run
+    rows = read_metrics(result.run_dir)
+    assert [row["step"] for row in rows] == list(range(1, cfg.train.steps + 1))
+    for row in rows:
+        assert row.keys() >= ROW_FIELDS
+        assert ("val_loss" in row) == (row["step"] % cfg.train.eval_every == 0)
+    assert rows[-1]["val_bpb"] == pytest.approx(result.val_bpb)
+    assert rows[cfg.optim.warmup_steps - 1]["lr"] == pytest.approx(cfg.optim.lr)
+
+
+def test_run_directory(run):
+    cfg, result = run
+    assert_complete_checkpoints(result.run_dir, [20, 30])  # keep_checkpoints=2
+    assert read_config(result.run_dir)[0] == cfg
+    assert (result.run_dir.parent / "latest").resolve() == result.run_dir.resolve()
+    assert json.loads((result.run_dir / "config.json").read_text())["tokenizer"]["name"] == "byte"
+
+
+def test_finished_run_is_not_retrained(run, capsys):
+    cfg, result = run
+    again = train(cfg)
+    assert again.val_bpb == pytest.approx(result.val_bpb)
+    assert len(read_metrics(result.run_dir)) == cfg.train.steps
+
+
+def test_resume_gives_the_same_losses(tmp_path):
+    straight = tiny_config(tmp_path, "straight", steps=8, checkpoint_every=4, eval_every=8)
+    train(straight)
+    resumed = replace(straight, train=replace(straight.train, name="resumed"))
+    with pytest.raises(Interrupted):
+        train(resumed, Rigged(TextData(resumed.data), at=6, action="interrupt"))
+    assert_complete_checkpoints(tmp_path / "runs" / "resumed", [4])
+    train(resumed)
+    a = read_metrics(tmp_path / "runs" / "straight")
+    b = read_metrics(tmp_path / "runs" / "resumed")  # rows 5 of the interrupted part dropped
+    assert [r["step"] for r in b] == [r["step"] for r in a] == list(range(1, 9))
+    np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=0, atol=1e-6)
+    assert b[-1]["val_loss"] == pytest.approx(a[-1]["val_loss"], abs=1e-6)
+
+
+def test_nan_loss_stops_naming_the_step(tmp_path):
+    cfg = tiny_config(tmp_path, steps=8, checkpoint_every=1, keep_checkpoints=2)
+    with pytest.raises(TrainingDiverged, match=r"step 5: loss=nan.*last good checkpoint is step 4"):
+        train(cfg, Rigged(TextData(cfg.data), at=5, action="poison"))
+    assert_complete_checkpoints(tmp_path / "runs" / "tiny", [3, 4])
