@@ -14,7 +14,7 @@ H, N = 6, 10
 
 
 def init_params(layer: GateLoop) -> dict:
-    return layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 4, layer.d_model)))["params"]
+    return jax.jit(layer.init)(jax.random.PRNGKey(0), jnp.zeros((1, 4, layer.d_model)))["params"]
 
 
 def logit(v: np.ndarray) -> np.ndarray:
@@ -22,7 +22,7 @@ def logit(v: np.ndarray) -> np.ndarray:
 
 
 def gates_at(layer: GateLoop, params: dict, x: jax.Array):
-    return layer.apply({"params": params}, x, method="gates")
+    return jax.jit(layer.apply, static_argnames="method")({"params": params}, x, method="gates")
 
 
 def test_activation_names_match_the_config():
@@ -64,7 +64,8 @@ def test_tied_input_gate_is_one_minus_forget_for_any_input():
 @pytest.mark.parametrize(("tied", "output_gate", "k"),
                          [(True, True, 3), (True, False, 2), (False, True, 4), (False, False, 3)])
 def test_parameter_shapes(tied, output_gate, k):
-    params = init_params(GateLoop(d_model=H, d_state=N, tied_gates=tied, output_gate=output_gate))
+    layer = GateLoop(d_model=H, d_state=N, tied_gates=tied, output_gate=output_gate)
+    params = jax.eval_shape(layer.init, jax.random.PRNGKey(0), jnp.zeros((1, 4, H)))["params"]
     assert jax.tree.map(jnp.shape, params) == {"w_in": (H, k * N), "b_in": (k * N,),
                                                "w_out": (N, H)}
 
@@ -124,7 +125,7 @@ def test_matches_the_equations(tied, output_gate, act_in, act_h, act_g, method):
                                                             params["b_in"].shape, jnp.float64)
         x = jax.random.normal(jax.random.PRNGKey(1), (2, 11, H), jnp.float64)
         h0 = jax.random.normal(jax.random.PRNGKey(2), (2, N), jnp.float64)
-        y, carry = layer.apply({"params": params}, x, h0)
+        y, carry = jax.jit(layer.apply)({"params": params}, x, h0)
         ref_y, ref_h = reference_gateloop(jax.tree.map(np.asarray, params), np.asarray(x),
                                           np.asarray(h0), tied, output_gate, act_in, act_h, act_g)
         np.testing.assert_allclose(y, ref_y, rtol=1e-10, atol=1e-10)
