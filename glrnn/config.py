@@ -69,6 +69,9 @@ class GateLoopConfig:
     def __post_init__(self) -> None:
         for name in ("input_activation", "hidden_activation", "gate_activation"):
             check_choice(f"model.gateloop.{name}", getattr(self, name), ACTIVATIONS)
+        # the forget gate must stay inside (-1, 1); tied gates (i = 1 - f) need f in (0, 1)
+        check_choice("model.gateloop.gate_activation", self.gate_activation,
+                     ("sigmoid",) if self.tied_gates else ("sigmoid", "tanh"))
         check(0.0 < self.f_min < 1.0, "model.gateloop.f_min", self.f_min, "0 < f_min < 1")
         check(self.f_min < self.f_max < 1.0, "model.gateloop.f_max", self.f_max,
               f"f_min < f_max < 1 (f_min={self.f_min})")

@@ -170,10 +170,7 @@ def _scan_bwd(method, chunk, residuals, dh):
     a, h, h0 = residuals
     invariant = a.shape[0] == 1
     # g_t = dh_t + a_{t+1} g_{t+1}: a forward scan over reversed time with decays a_{t+1}.
-    if invariant:
-        a_next = a
-    else:
-        a_next = jnp.concatenate([a[1:], jnp.zeros_like(a[:1])])[::-1]
+    a_next = a if invariant else jnp.concatenate([a[1:], jnp.zeros_like(a[:1])])[::-1]
     g = _forward(a_next, dh[::-1], jnp.zeros_like(h0), method, chunk)[::-1]
     h_prev = jnp.concatenate([h0[None], h[:-1]])
     da = g * h_prev

@@ -65,7 +65,7 @@ def test_values_and_gradients_match_loop(method, dtype, invariant, with_h0):
         argnums = (0, 1, 2) if with_h0 else (0, 1)
         grads = jax.jit(jax.grad(lambda *x: loss(fast, *x, w), argnums))(a, b, h0)
         ref_grads = jax.grad(lambda *x: loss(loop_scan, *x, w), argnums)(a, b, h0)
-        for name, g, r in zip("a b h0".split(), grads, ref_grads, strict=False):
+        for name, g, r in zip(["a", "b", "h0"], grads, ref_grads, strict=False):
             assert g.shape == r.shape, name
             np.testing.assert_allclose(g, r, rtol=tol * 10, atol=tol * 10, err_msg=name)
 
