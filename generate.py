@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tyro
 
+from glrnn.config import ConfigError, check
 from glrnn.generate import Generator, TextStream, load_run
 
 
@@ -24,14 +25,14 @@ class Args:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
-    if args.temperature < 0 or args.top_k < 0 or args.max_new_tokens < 0:
-        print("error: --temperature, --top-k and --max-new-tokens must be >= 0", file=sys.stderr)
-        return 2
     try:
+        for name in ("max_new_tokens", "temperature", "top_k"):
+            value = getattr(args, name)
+            check(value >= 0, f"--{name.replace('_', '-')}", value, ">= 0")
         _, tokenizer, model, params, _ = load_run(args.run)
-    except FileNotFoundError as e:
+    except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, ConfigError) else 1
     prompt = np.asarray([[tokenizer.bos_id, *tokenizer.encode(args.prompt)]], np.int32)
     stream = TextStream(tokenizer, lambda text: print(text, end="", flush=True))
     stream(prompt[:, 1:])

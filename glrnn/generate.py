@@ -87,7 +87,8 @@ class Generator:
         """
         logits, carry = self._prefill(self.params, jnp.asarray(prompt, jnp.int32))
         key = jax.random.key(seed)
-        tokens, used = [], []
+        tokens = [np.zeros((logits.shape[0], 0), np.int32)]
+        used = [np.zeros((logits.shape[0], 0, logits.shape[1]), np.float32)]
         produced = 0
         while produced < max_new_tokens:
             key, chunk_key = jax.random.split(key)

@@ -59,6 +59,7 @@ def test_stop_token_ends_generation(tiny_model):
                                                          stop_id=stop)
     first = int(np.flatnonzero(out.tokens[0] == stop)[0])
     np.testing.assert_array_equal(stopped.tokens, out.tokens[:, :first + 1])
+    assert Generator(model, params).generate(prompt, 0).tokens.shape == (1, 0)
 
 
 def test_text_stream_waits_for_whole_characters():
@@ -77,6 +78,8 @@ def test_cli_without_a_run_directory(tmp_path, capsys):
     assert "missing does not exist" in capsys.readouterr().err
     assert generate_cli.main(["--run", str(tmp_path)]) == 1
     assert "not a run directory" in capsys.readouterr().err
+    assert generate_cli.main(["--run", str(tmp_path), "--temperature", "-1"]) == 2
+    assert capsys.readouterr().err == "error: --temperature=-1.0: expected >= 0\n"
 
 
 def test_cli_on_a_run_without_checkpoints(tiny_model, capsys):

@@ -2,9 +2,9 @@
 
 Orbax writes each step into ``<step>.orbax-checkpoint-tmp-*`` and renames it when complete (the
 atomic-rename protocol of local file systems), so a step directory is always whole; leftovers
-of a killed save are removed when the manager opens. ``meta`` is JSON: the step, the data
-position (the loop derives batch ``n`` from ``(data.seed, n)``, so the position is the step) and
-the base PRNG key, from which dropout keys are folded per step.
+of a killed save are removed when the manager opens. ``meta`` is the loop's JSON: its step (also
+the data position: batch ``n`` is drawn from ``(data.seed, n)``), the base PRNG key from which
+dropout keys are folded per step, and the elapsed time.
 """
 
 from __future__ import annotations

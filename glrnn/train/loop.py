@@ -114,8 +114,8 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     start, elapsed_before = 0, 0.0
     if (latest := checkpoints.latest_step()) is not None:
         params, opt_state, meta = checkpoints.restore(latest, params, opt_state)
-        start, elapsed_before = meta["step"], meta["elapsed"]
-        dropout_key = key_from_json(meta["rng"])
+        start, elapsed_before, dropout_key = meta["step"], meta["elapsed"], key_from_json(
+            meta["rng"])
         metrics.drop_after(start)
         tqdm.write(f"resuming {run_dir} from step {start}")
 
@@ -154,8 +154,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
                 window_losses = []
             if step % cfg.train.checkpoint_every == 0 or last:
                 checkpoints.save(step, params, opt_state, {
-                    "step": step, "data_step": step, "rng": key_to_json(dropout_key),
-                    "elapsed": elapsed})
+                    "step": step, "rng": key_to_json(dropout_key), "elapsed": elapsed})
             if not window_losses:
                 window_start = time.perf_counter()
     finally:
