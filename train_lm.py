@@ -18,21 +18,13 @@ from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
 from glrnn.train.run import default_run_name
 
 
-def _raise_config_error(event: tyro._errors.ParseErrorEvent) -> None:
-    """Turn tyro's multi-line box for a failed ``__post_init__`` check back into the one-line
-    ConfigError (tyro's experimental error hook; tyro is pinned in requirements.lock)."""
-    if isinstance(event, tyro._errors.InstantiationFailure):
-        raise ConfigError(event.message)
-
-
 def parse(argv: Sequence[str]) -> Config:
     """The recipe named by ``argv[0]`` (if not a flag) with the remaining flags applied."""
     argv = list(argv)
     name = argv.pop(0) if argv and not argv[0].startswith("-") else DEFAULT_RECIPE
     default = load_recipe(name)
-    with tyro._errors.on_parse_error(_raise_config_error):
-        cfg = tyro.cli(Config, default=default, args=argv, prog=f"train_lm.py {name}",
-                       description=__doc__)
+    cfg = tyro.cli(Config, default=default, args=argv, prog=f"train_lm.py {name}",
+                   description=__doc__)
     if not cfg.train.name:
         cfg = replace(cfg, train=replace(cfg.train, name=default_run_name(name)))
     return cfg
@@ -42,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
         train(cfg)
-    except ConfigError as e:
+    except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

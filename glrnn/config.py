@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 
-class ConfigError(ValueError):
-    """A configuration value outside its allowed range."""
+class ConfigError(Exception):
+    """A configuration value outside its allowed range.
+
+    Deliberately not a ``ValueError``: tyro wraps ``ValueError`` raised while building nested
+    dataclasses into a multi-line box, while other exceptions reach ``train_lm.main`` intact.
+    """
 
 
 def check(ok: bool, name: str, value: object, allowed: str) -> None:

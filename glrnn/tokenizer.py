@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from glrnn.config import ConfigError
+
 
 class Tokenizer(Protocol):
     name: str
@@ -70,7 +72,7 @@ TOKENIZERS: dict[str, Callable[[], Tokenizer]] = {"byte": ByteTokenizer}
 def from_name(name: str) -> Tokenizer:
     """The tokenizer registered as ``name``."""
     if name not in TOKENIZERS:
-        raise ValueError(f"tokenizer {name!r}: expected one of {', '.join(sorted(TOKENIZERS))}")
+        raise ConfigError(f"tokenizer {name!r}: expected one of {', '.join(sorted(TOKENIZERS))}")
     return TOKENIZERS[name]()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tiny_lm import tiny_config, write_corpus
 
-from glrnn.config import DataConfig
+from glrnn.config import ConfigError, DataConfig
 from glrnn.data import TextData
 from glrnn.data.text import (
     Document,
@@ -28,7 +28,7 @@ def test_byte_tokenizer_round_trip():
     assert tok.decode(ids[:2]) == "h\ufffd"  # a cut multi-byte character is replaced
     assert tok.byte_lengths().sum() == 256 and tok.vocab_size == 259
     assert isinstance(from_description(tok.describe()), ByteTokenizer)
-    with pytest.raises(ValueError, match="expected one of byte"):
+    with pytest.raises(ConfigError, match="expected one of byte"):
         from_name("nope")
 
 
@@ -76,8 +76,8 @@ def test_local_source_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no text files"):
         local_documents(tmp_path / "empty")
     (tmp_path / "one.txt").write_text("abc")
-    with pytest.raises(ValueError, match="needs at least 2"):
+    with pytest.raises(ConfigError, match="needs at least 2"):
         TextData(DataConfig(source=str(tmp_path / "one.txt")))
     corpus = write_corpus(tmp_path / "c", n_docs=3)
-    with pytest.raises(ValueError, match=r"validation split.*fewer than one window"):
+    with pytest.raises(ConfigError, match=r"validation split.*fewer than one window"):
         TextData(DataConfig(source=str(corpus), seq_len=2000, val_fraction=0.1))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glrnn.config import DataConfig
+from glrnn.config import ConfigError, DataConfig
 from glrnn.tokenizer import Tokenizer, from_name
 
 STDLIB = "stdlib"
@@ -92,14 +92,14 @@ def split_documents(docs: list[Document], val_fraction: float,
     """(train, validation); validation gets at least the document with the lowest hash."""
     if len(docs) < 2:
         keys = ", ".join(d.key for d in docs)
-        raise ValueError(f"{len(docs)} document ({keys}): the train/validation split is by "
-                         "document and needs at least 2 (give a folder of files)")
+        raise ConfigError(f"{len(docs)} document ({keys}): the train/validation split is by "
+                          "document and needs at least 2 (give a folder of files)")
     hashes = [_unit_hash(seed, d.key) for d in docs]
     threshold = max(val_fraction, min(hashes) + 1e-12)
     train = [d for d, h in zip(docs, hashes, strict=True) if h >= threshold]
     val = [d for d, h in zip(docs, hashes, strict=True) if h < threshold]
     if not train:
-        raise ValueError(f"val_fraction={val_fraction} leaves no training document")
+        raise ConfigError(f"val_fraction={val_fraction} leaves no training document")
     return train, val
 
 
@@ -147,14 +147,14 @@ class TextData:
         val_tokens = pack(val_docs, self.tokenizer)
         window = cfg.seq_len + 1
         if len(self.train_tokens) < window:
-            raise ValueError(f"the training split of {cfg.source!r} has "
-                             f"{len(self.train_tokens)} tokens, fewer than one window of "
-                             f"data.seq_len + 1 = {window}")
+            raise ConfigError(f"the training split of {cfg.source!r} has "
+                              f"{len(self.train_tokens)} tokens, fewer than one window of "
+                              f"data.seq_len + 1 = {window}")
         if window_count(len(val_tokens), cfg.seq_len) < 1:
-            raise ValueError(f"the validation split of {cfg.source!r} ({len(val_docs)} "
-                             f"documents) has {len(val_tokens)} tokens, fewer than one window "
-                             f"of data.seq_len + 1 = {window}: raise data.val_fraction or "
-                             "lower data.seq_len")
+            raise ConfigError(f"the validation split of {cfg.source!r} ({len(val_docs)} "
+                              f"documents) has {len(val_tokens)} tokens, fewer than one window "
+                              f"of data.seq_len + 1 = {window}: raise data.val_fraction or "
+                              "lower data.seq_len")
         self.val = validation_windows(val_tokens, cfg.seq_len, cfg.val_windows)
         self.n_train_docs, self.n_val_docs = len(train_docs), len(val_docs)
 
