@@ -180,11 +180,15 @@ class TrainConfig:
     seed: int = 0  # parameter initialisation and dropout
     out_dir: str = "runs"
     name: str = ""  # run directory out_dir/name; empty: the CLI names it recipe-timestamp
+    fsdp: int = 1  # mesh axis "fsdp": devices that split each parameter (1: replicate)
+    tensorboard: bool = False  # also write TensorBoard event files into the run directory
+    wandb: str = ""  # a Weights & Biases project name to log to; empty: off
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
             _check_positive_int(f"train.{name}", getattr(self, name))
         _check_seed("train.seed", self.seed)
+        _check_positive_int("train.fsdp", self.fsdp)
         check(bool(self.out_dir), "train.out_dir", self.out_dir, "a directory")
         check("/" not in self.name and self.name not in (".", "..", "latest"), "train.name",
               self.name, "a plain directory name (no '/', not 'latest')")
