@@ -12,12 +12,11 @@ Prints one table: tokens/s forward and forward+backward, peak temp memory, ratio
 from __future__ import annotations
 
 import argparse
-import platform
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from timing import machine, timed
 
 from glrnn.mixers.lru import LRU
 
@@ -39,20 +38,6 @@ def reference_lru(params: dict, x: jax.Array) -> jax.Array:
     return jax.vmap(lambda h_t, x_t: (c @ h_t).real + params["D"] * x_t)(h, x)
 
 
-def timed(fn, *args, repeats: int) -> tuple[float, float]:
-    """(median seconds per call, temp bytes) of a jitted fn, compiled and warmed up first."""
-    compiled = jax.jit(fn).lower(*args).compile()
-    mem = compiled.memory_analysis()
-    temp = float(getattr(mem, "temp_size_in_bytes", 0) or 0)
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), temp
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096])
@@ -63,9 +48,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["sequential", "associative", "chunked"])
     args = parser.parse_args()
 
-    print(f"# {platform.processor() or platform.machine()}, {jax.device_count()} "
-          f"{jax.default_backend()} device(s), jax {jax.__version__}; "
-          f"B={args.batch} H=N={args.width}")
+    print(f"# {machine()}; B={args.batch} H=N={args.width}")
     header = ("L", "impl", "fwd tok/s", "fwd+bwd tok/s", "x ref", "fwd+bwd temp MB")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
