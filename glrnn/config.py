@@ -36,6 +36,7 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
 SCAN_METHODS = ("auto", "associative", "sequential", "chunked")
 NORMS = ("layernorm", "rmsnorm")
 CHANNEL_MIXERS = ("mlp", "glu", "none")
+DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
 
 
@@ -97,6 +98,9 @@ class ModelConfig:
     tie_embeddings: bool = True
     scan_method: str = "auto"
     chunk_size: int = 64
+    # compute dtype of matmuls and activations; parameters, the recurrent state, norms' statistics,
+    # the residual stream and the logits stay float32
+    dtype: str = "float32"
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
 
@@ -111,6 +115,7 @@ class ModelConfig:
         check_choice("model.channel_mixer", self.channel_mixer, CHANNEL_MIXERS)
         check_choice("model.norm", self.norm, NORMS)
         check_choice("model.scan_method", self.scan_method, SCAN_METHODS)
+        check_choice("model.dtype", self.dtype, DTYPES)
         check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "> 0")
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= dropout < 1")
 

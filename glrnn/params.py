@@ -86,3 +86,13 @@ def split_roles(boxed: Any) -> tuple[Any, Any]:
     params = jax.tree.map(lambda box: box.value, boxed, is_leaf=_is_role)
     return params, roles
 
+
+
+def init_params(module: Any, key: jax.Array, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``(params, roles)`` of a freshly initialised flax module (``module.init``'s arguments)."""
+    return split_roles(module.init(key, *args, **kwargs)["params"])
+
+
+def abstract_params(module: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``(params, roles)`` with ``jax.ShapeDtypeStruct`` leaves: the structure, no computation."""
+    return split_roles(jax.eval_shape(module.init, jax.random.key(0), *args, **kwargs)["params"])

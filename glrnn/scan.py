@@ -9,6 +9,11 @@ Shapes (time at ``axis``, default 1, e.g. ``[batch, length, channels]``):
   per-step (gated) decay; ``a.shape[axis] == 1`` a time-invariant one (the LRU's λ), which the
   methods exploit (powers instead of products, no ``[L, ...]`` copy of ``a``).
 * ``h0``: ``b``'s shape without the time axis (broadcastable), or ``None`` for zeros.
+* ``reset``: ``None`` or a bool array of ``b``'s rank, broadcastable to it, with the full length
+  on the time axis: where it is True the state is cleared before the step, h_t = b_t (a packed
+  document starts there; see :func:`segment_resets`). The scan then runs with the decay
+  a_t ⊙ (1 − reset_t); a time-invariant ``a`` under ``sequential`` keeps its single copy and
+  applies the mask inside the loop, so resets cost the LRU no ``[L, ...]`` array.
 * returns ``h`` with ``b``'s shape (and the promoted dtype of ``a``, ``b``, ``h0``): every state,
   so ``h[:, -1]`` is the carry for the next call.
 
@@ -48,11 +53,25 @@ def resolve_method(method: str) -> str:
     return "sequential" if jax.default_backend() == "cpu" else "associative"
 
 
+def segment_resets(segment_ids: jax.Array) -> jax.Array:
+    """bool [B, L] from int [B, L]: True where a position's segment differs from the one before
+    it (position 0 is never a reset: it continues whatever carry is given)."""
+    changed = segment_ids[:, 1:] != segment_ids[:, :-1]
+    return jnp.concatenate([jnp.zeros_like(changed[:, :1]), changed], axis=1)
+
+
+def channel_resets(segment_ids: jax.Array | None) -> jax.Array | None:
+    """The ``reset`` for a mixer's scan over [B, L, channels]: bool [B, L, 1] from segment ids
+    int [B, L] (None stays None)."""
+    return None if segment_ids is None else segment_resets(segment_ids)[..., None]
+
+
 def linear_scan(
     a: jax.Array,
     b: jax.Array,
     h0: jax.Array | None = None,
     *,
+    reset: jax.Array | None = None,
     method: str = "auto",
     axis: int = 1,
     chunk_size: int = 64,
@@ -77,24 +96,44 @@ def linear_scan(
     h0_t = jnp.zeros(rest, dtype) if h0 is None else jnp.broadcast_to(h0.astype(dtype), rest)
     if length == 0:
         return b
-    h = _scan(a_t, b_t, h0_t, method, chunk_size)
+    keep = None
+    if reset is not None:
+        if reset.ndim != b.ndim or reset.shape[axis] != length:
+            raise ValueError(f"reset.shape={reset.shape}: expected {b.ndim} dims with the "
+                             f"length {length} on axis {axis}")
+        keep = jnp.moveaxis(jnp.logical_not(reset), axis, 0).astype(dtype)
+        if not (method == "sequential" and a_t.shape[0] == 1):
+            a_t, keep = a_t * keep, None  # a per-step decay; autodiff sees the product
+    h = _scan(a_t, b_t, h0_t, keep, method, chunk_size)
     return jnp.moveaxis(h, 0, axis)
 
 
 # --- the forward kernels: time-major, a is [L or 1, *rest], b is [L, *rest], h0 is [*rest] ---
 
 
-def _forward(a: jax.Array, b: jax.Array, h0: jax.Array, method: str, chunk: int) -> jax.Array:
+# ``keep`` ([L, broadcastable rest] of 0/1, or None) only ever accompanies a time-invariant a under
+# ``sequential``: the decay of step t is then a * keep_t.
+
+
+def _forward(a: jax.Array, b: jax.Array, h0: jax.Array, keep: jax.Array | None, method: str,
+             chunk: int) -> jax.Array:
     if method == "sequential":
-        return _sequential(a, b, h0)
+        return _sequential(a, b, h0, keep)
     if method == "associative":
         return _associative(a, b, h0)
     return _chunked(a, b, h0, chunk)
 
 
-def _sequential(a: jax.Array, b: jax.Array, h0: jax.Array) -> jax.Array:
+def _sequential(a: jax.Array, b: jax.Array, h0: jax.Array,
+                keep: jax.Array | None = None) -> jax.Array:
     if a.shape[0] == 1:
         decay = a[0]
+        if keep is not None:
+            def step_reset(h, bk):
+                h = decay * (bk[1] * h) + bk[0]
+                return h, h
+
+            return lax.scan(step_reset, h0, (b, keep))[1]
 
         def step(h, b_t):
             h = decay * h + b_t
@@ -156,28 +195,33 @@ def _chunked(a: jax.Array, b: jax.Array, h0: jax.Array, chunk: int) -> jax.Array
 # --- gradients: the adjoint recurrence, run by the same kernel backwards in time ---
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def _scan(a: jax.Array, b: jax.Array, h0: jax.Array, method: str, chunk: int) -> jax.Array:
-    return _forward(a, b, h0, method, chunk)
+@partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _scan(a: jax.Array, b: jax.Array, h0: jax.Array, keep: jax.Array | None, method: str,
+          chunk: int) -> jax.Array:
+    return _forward(a, b, h0, keep, method, chunk)
 
 
-def _scan_fwd(a, b, h0, method, chunk):
-    h = _forward(a, b, h0, method, chunk)
-    return h, (a, h, h0)
+def _scan_fwd(a, b, h0, keep, method, chunk):
+    h = _forward(a, b, h0, keep, method, chunk)
+    return h, (a, h, h0, keep)
 
 
 def _scan_bwd(method, chunk, residuals, dh):
-    a, h, h0 = residuals
+    a, h, h0, keep = residuals
     invariant = a.shape[0] == 1
-    # g_t = dh_t + a_{t+1} g_{t+1}: a forward scan over reversed time with decays a_{t+1}.
+    # g_t = dh_t + a_{t+1} g_{t+1}: a forward scan over reversed time with decays a_{t+1}
+    # (with keep: a * keep_{t+1}; the last step's next decay never matters, g starts at 0).
     a_next = a if invariant else jnp.concatenate([a[1:], jnp.zeros_like(a[:1])])[::-1]
-    g = _forward(a_next, dh[::-1], jnp.zeros_like(h0), method, chunk)[::-1]
+    keep_next = None if keep is None else jnp.concatenate([keep[1:], keep[:1]])[::-1]
+    g = _forward(a_next, dh[::-1], jnp.zeros_like(h0), keep_next, method, chunk)[::-1]
     h_prev = jnp.concatenate([h0[None], h[:-1]])
+    if keep is not None:
+        h_prev = keep * h_prev
     da = g * h_prev
     if invariant:
         da = da.sum(axis=0, keepdims=True)
-    dh0 = a[0] * g[0]
-    return da, g, dh0
+    dh0 = a[0] * g[0] if keep is None else a[0] * keep[0] * g[0]
+    return da, g, dh0, None if keep is None else jnp.zeros_like(keep)
 
 
 _scan.defvjp(_scan_fwd, _scan_bwd)

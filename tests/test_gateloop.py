@@ -5,16 +5,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.core.meta import unbox
 
 from glrnn.activations import ACTIVATIONS
 from glrnn.config import ACTIVATIONS as CONFIG_ACTIVATIONS
 from glrnn.mixers.gateloop import GateLoop
+from glrnn.params import abstract_params
 
 H, N = 6, 10
 
 
 def init_params(layer: GateLoop) -> dict:
-    return jax.jit(layer.init)(jax.random.PRNGKey(0), jnp.zeros((1, 4, layer.d_model)))["params"]
+    return unbox(jax.jit(layer.init)(jax.random.PRNGKey(0), jnp.zeros((1, 4, layer.d_model))))[
+        "params"]
 
 
 def logit(v: np.ndarray) -> np.ndarray:
@@ -65,7 +68,8 @@ def test_tied_input_gate_is_one_minus_forget_for_any_input():
                          [(True, True, 3), (True, False, 2), (False, True, 4), (False, False, 3)])
 def test_parameter_shapes(tied, output_gate, k):
     layer = GateLoop(d_model=H, d_state=N, tied_gates=tied, output_gate=output_gate)
-    params = jax.eval_shape(layer.init, jax.random.PRNGKey(0), jnp.zeros((1, 4, H)))["params"]
+    params, roles = abstract_params(layer, jnp.zeros((1, 4, H)))
+    assert roles == {"w_in": "recurrent", "b_in": "recurrent", "w_out": "weight"}
     assert jax.tree.map(jnp.shape, params) == {"w_in": (H, k * N), "b_in": (k * N,),
                                                "w_out": (N, H)}
 

@@ -7,13 +7,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.core.meta import unbox
 
 from glrnn.config import ConfigError, LRUConfig
 from glrnn.mixers.lru import LRU
 
 
 def init_params(layer: LRU, length: int = 4) -> dict:
-    return layer.init(jax.random.PRNGKey(0), jnp.zeros((1, length, layer.d_model)))["params"]
+    return unbox(layer.init(jax.random.PRNGKey(0), jnp.zeros((1, length, layer.d_model))))[
+        "params"]
 
 
 def test_initial_eigenvalues_follow_the_ring_and_phase_distributions():

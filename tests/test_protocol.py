@@ -21,6 +21,7 @@ from glrnn.blocks import Block
 from glrnn.config import ConfigError, GateLoopConfig, ModelConfig
 from glrnn.mixers import make_mixer
 from glrnn.models import LanguageModel
+from glrnn.params import abstract_params
 
 BATCH, LENGTH, HALF, VOCAB, WIDTH = 2, 12, 6, 11, 8
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -131,9 +132,11 @@ def test_init_carry_is_the_zero_state_of_the_returned_structure(name):
 def test_language_model_interface(tie):
     """Shapes and dtypes only, by abstract evaluation (nothing is compiled)."""
     model = LanguageModel(cfg(mixer="gateloop", tie_embeddings=tie, n_layers=1))
-    params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 8), jnp.int32))
-    assert ("head" in params["params"]) == (not tie)
-    assert params["params"]["embed"]["embedding"].shape == (VOCAB, WIDTH)
+    tree, roles = abstract_params(model, jnp.zeros((1, 8), jnp.int32))
+    params = {"params": tree}
+    assert ("head" in tree) == (not tie)
+    assert tree["embed"]["embedding"].shape == (VOCAB, WIDTH)
+    assert roles["embed"]["embedding"] == "embedding"
     logits, carry = jax.eval_shape(model.apply, params, jnp.zeros((BATCH, 5), jnp.int32))
     assert logits.shape == (BATCH, 5, VOCAB) and logits.dtype == jnp.float32
     logits, _ = jax.eval_shape(functools.partial(model.apply, method="step"), params,

@@ -5,17 +5,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from glrnn.scan import METHODS, linear_scan
+from glrnn.scan import METHODS, linear_scan, segment_resets
 
 BATCH, LENGTH, WIDTH = 2, 13, 3
 
 
-def loop_scan(a, b, h0):
-    """h_t = a_t h_{t-1} + b_t by a Python loop over time (axis 1)."""
+def loop_scan(a, b, h0, reset=None):
+    """h_t = a_t h_{t-1} + b_t by a Python loop over time (axis 1); where ``reset[:, t]``,
+    h_t = b_t."""
     h = jnp.zeros_like(b[:, 0]) if h0 is None else h0
     out = []
     for t in range(b.shape[1]):
-        h = a[:, t if a.shape[1] > 1 else 0] * h + b[:, t]
+        h = a[:, t if a.shape[1] > 1 else 0] * h
+        if reset is not None:
+            h = jnp.where(reset[:, t], 0, h)
+        h = h + b[:, t]
         out.append(h)
     return jnp.stack(out, axis=1)
 
@@ -70,6 +74,42 @@ def test_values_and_gradients_match_loop(method, dtype, invariant, with_h0):
             np.testing.assert_allclose(g, r, rtol=tol * 10, atol=tol * 10, err_msg=name)
 
 
+# resets at t = 0 (h0 ignored), inside a chunk and at a chunk edge (chunk_size 4), per row
+RESETS = np.zeros((BATCH, LENGTH, 1), bool)
+RESETS[0, [0, 5, 8], 0] = True
+RESETS[1, [3, 4, 12], 0] = True
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex64])
+@pytest.mark.parametrize("invariant", [False, True], ids=["per_step_a", "invariant_a"])
+def test_resets_match_loop(method, dtype, invariant):
+    with jax.enable_x64(dtype == jnp.float64):
+        a, b, h0, w = make_inputs(dtype, invariant, with_h0=True, seed=4)
+        reset = jnp.asarray(RESETS)
+
+        def fast(a, b, h0):
+            return linear_scan(a, b, h0, reset=reset, method=method, chunk_size=4)
+
+        def ref(a, b, h0):
+            return loop_scan(a, b, h0, reset)
+
+        tol = TOL[dtype]
+        np.testing.assert_allclose(jax.jit(fast)(a, b, h0), ref(a, b, h0), rtol=tol, atol=tol)
+        grads = jax.jit(jax.grad(lambda *x: loss(fast, *x, w), (0, 1, 2)))(a, b, h0)
+        ref_grads = jax.grad(lambda *x: loss(ref, *x, w), (0, 1, 2))(a, b, h0)
+        for name, g, r in zip(["a", "b", "h0"], grads, ref_grads, strict=True):
+            np.testing.assert_allclose(g, r, rtol=tol * 10, atol=tol * 10, err_msg=name)
+        # a reset at t = 0 in row 0 makes h0 irrelevant there
+        assert not np.any(grads[2][0])
+
+
+def test_segment_resets_mark_changes_not_the_first_position():
+    ids = jnp.array([[3, 3, 4, 4, 4, 7], [1, 2, 2, 2, 2, 2]])
+    expected = [[0, 0, 1, 0, 0, 1], [0, 1, 0, 0, 0, 0]]
+    np.testing.assert_array_equal(segment_resets(ids), np.array(expected, bool))
+
+
 @pytest.mark.parametrize("chunk_size", [1, 5, 13, 64])
 def test_chunked_any_chunk_size(chunk_size):
     a, b, h0, _ = make_inputs(jnp.complex64, invariant=False, with_h0=True, seed=1)
@@ -105,3 +145,5 @@ def test_bad_arguments_are_named():
         linear_scan(a[:, 0], b)
     with pytest.raises(ValueError, match="chunk_size=0"):
         linear_scan(a, b, method="chunked", chunk_size=0)
+    with pytest.raises(ValueError, match=r"reset.shape=\(2, 5, 1\)"):
+        linear_scan(a, b, reset=jnp.zeros((2, 5, 1), bool))

@@ -24,6 +24,11 @@ is (b_i such that i = 1 − f at x = 0, W_i scaled the same), which keeps h at t
 however long the memory; the other blocks of ``w_in`` and ``w_out`` are lecun-normal, their
 biases zero.
 
+Parameter roles (glrnn/params.py): the fused ``w_in`` and ``b_in`` are ``recurrent`` (they set the
+decay and the input of the state; the output gate's block rides along in the same matmul rather
+than costing a second one), ``w_out`` is ``weight``. Matmuls run in the input's dtype; gates and
+the state are float32.
+
 The forget gate must keep |f| < 1 for the recurrence to be stable, so ``gate_activation`` is
 ``sigmoid`` or ``tanh`` (whose inverses place the bias); tied gates need f ∈ (0, 1): ``sigmoid``.
 """
@@ -38,7 +43,8 @@ import jax
 import jax.numpy as jnp
 
 from glrnn.activations import Activation, activation
-from glrnn.scan import linear_scan
+from glrnn.params import with_role
+from glrnn.scan import channel_resets, linear_scan
 
 # forget-gate activations (bounded, |f| < 1) and their inverses, to place the bias
 GATE_INVERSES: dict[str, Activation] = {
@@ -137,13 +143,13 @@ class GateLoop(nn.Module):
             raise ValueError(f"model.gateloop.gate_activation={self.gate_activation!r}: tied "
                              "gates (i = 1 - f) need f in (0, 1): expected 'sigmoid'")
         self.layout = projection_layout(self.tied_gates, self.output_gate)
-        self.w_in = self.param("w_in", projection_kernel_init, self.d_model, self.d_state,
-                               self.layout)
+        self.w_in = self.param("w_in", with_role(projection_kernel_init, "recurrent"),
+                               self.d_model, self.d_state, self.layout)
         self.b_in = self.param(
-            "b_in", lambda _: projection_bias_init(
+            "b_in", with_role(lambda _: projection_bias_init(
                 self.layout, forget_init(self.d_state, self.f_min, self.f_max),
-                self.gate_activation))
-        self.w_out = self.param("w_out", nn.initializers.lecun_normal(),
+                self.gate_activation), "recurrent"))
+        self.w_out = self.param("w_out", with_role(nn.initializers.lecun_normal(), "weight"),
                                 (self.d_state, self.d_model))
 
     def gates(self, x: jax.Array) -> Gates:
@@ -154,10 +160,13 @@ class GateLoop(nn.Module):
     def init_carry(self, batch_size: int) -> jax.Array:
         return jnp.zeros((batch_size, self.d_state), jnp.float32)
 
-    def __call__(self, x: jax.Array, carry: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        """x [B, L, H], carry [B, N] or None -> (y [B, L, H], carry [B, N])."""
+    def __call__(self, x: jax.Array, carry: jax.Array | None = None, *,
+                 segment_ids: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """x [B, L, H], carry [B, N] or None, segment_ids int [B, L] or None (the state is
+        cleared where the segment changes) -> (y [B, L, H], carry [B, N])."""
         g = self.gates(x)
-        h = linear_scan(g.forget, g.input * g.candidate, carry, method=self.scan_method,
+        h = linear_scan(g.forget, g.input * g.candidate, carry,
+                        reset=channel_resets(segment_ids), method=self.scan_method,
                         chunk_size=self.chunk_size)
         return self._readout(h, g.output, x.dtype), h[:, -1]
 

@@ -13,6 +13,10 @@ parts), D ~ N(0, 1).
 Speed: no FLOP is spent on complex matmuls of real data. B x is one real matmul with the
 stacked [γ·B_re; γ·B_im] (H → 2N), and Re(C h) = C_re Re(h) − C_im Im(h) is one real matmul of
 the stacked [Re h, Im h] (2N → H). Only the recurrence itself is complex.
+
+Parameter roles (glrnn/params.py): ν_log, θ_log, γ_log, B_re, B_im are ``recurrent``; C_re, C_im
+and D are ``weight``. Matmuls run in the input's dtype (bfloat16 under mixed precision); the
+state is complex64 whatever the input.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from glrnn.scan import linear_scan
+from glrnn.params import with_role
+from glrnn.scan import channel_resets, linear_scan
 
 # --- the paper's initialisers (pure: key, shape -> array) ---
 
@@ -91,25 +96,32 @@ class LRU(nn.Module):
 
     def setup(self) -> None:
         n, h = self.d_state, self.d_model
-        self.nu_log = self.param("nu_log", init_nu_log, (n,), self.r_min, self.r_max)
-        self.theta_log = self.param("theta_log", init_theta_log, (n,), self.max_phase)
+        rec, weight = "recurrent", "weight"
+        self.nu_log = self.param("nu_log", with_role(init_nu_log, rec), (n,), self.r_min,
+                                 self.r_max)
+        self.theta_log = self.param("theta_log", with_role(init_theta_log, rec), (n,),
+                                    self.max_phase)
         self.gamma_log = self.param(
-            "gamma_log", lambda _: gamma_log_of(self.nu_log, self.theta_log))
-        self.b_re = self.param("B_re", normal_init(1 / math.sqrt(2 * h)), (n, h))
-        self.b_im = self.param("B_im", normal_init(1 / math.sqrt(2 * h)), (n, h))
-        self.c_re = self.param("C_re", normal_init(1 / math.sqrt(n)), (h, n))
-        self.c_im = self.param("C_im", normal_init(1 / math.sqrt(n)), (h, n))
-        self.d = self.param("D", normal_init(1.0), (h,))
+            "gamma_log", with_role(lambda _: gamma_log_of(self.nu_log, self.theta_log), rec))
+        b_init = with_role(normal_init(1 / math.sqrt(2 * h)), rec)
+        self.b_re = self.param("B_re", b_init, (n, h))
+        self.b_im = self.param("B_im", b_init, (n, h))
+        c_init = with_role(normal_init(1 / math.sqrt(n)), weight)
+        self.c_re = self.param("C_re", c_init, (h, n))
+        self.c_im = self.param("C_im", c_init, (h, n))
+        self.d = self.param("D", with_role(normal_init(1.0), weight), (h,))
 
     def init_carry(self, batch_size: int) -> jax.Array:
         return jnp.zeros((batch_size, self.d_state), jnp.complex64)
 
-    def __call__(self, x: jax.Array, carry: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        """x [B, L, H], carry [B, N] complex or None -> (y [B, L, H], carry [B, N])."""
+    def __call__(self, x: jax.Array, carry: jax.Array | None = None, *,
+                 segment_ids: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """x [B, L, H], carry [B, N] complex or None, segment_ids int [B, L] or None (the state
+        is cleared where the segment changes) -> (y [B, L, H], carry [B, N])."""
         lam = lru_lambda(self.nu_log, self.theta_log)
         bx = lru_input(x, self.b_re, self.b_im, self.gamma_log)
-        h = linear_scan(lam[None, None], bx, carry, method=self.scan_method,
-                        chunk_size=self.chunk_size)
+        h = linear_scan(lam[None, None], bx, carry, reset=channel_resets(segment_ids),
+                        method=self.scan_method, chunk_size=self.chunk_size)
         return lru_output(h, x, self.c_re, self.c_im, self.d), h[:, -1]
 
     def step(self, x_t: jax.Array, carry: jax.Array) -> tuple[jax.Array, jax.Array]:
