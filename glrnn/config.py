@@ -157,8 +157,21 @@ class OptimConfig:
     b2: float = 0.99
     eps: float = 1e-8
     clip_norm: float = 1.0
+    # parameter groups by role (glrnn/params.py): which roles are decayed, and the recurrent
+    # parameters' learning-rate factor (the LRU paper uses 0.5)
+    decay_roles: tuple[str, ...] = ("weight",)
+    recurrent_lr_factor: float = 1.0
+    grad_accum: int = 1  # split each batch into this many micro-batches (same update, less memory)
 
     def __post_init__(self) -> None:
+        from glrnn.params import ROLES
+
+        for role in self.decay_roles:
+            check_choice("optim.decay_roles", role, ROLES)
+        check(0.0 < self.recurrent_lr_factor < math.inf, "optim.recurrent_lr_factor",
+              self.recurrent_lr_factor, "a finite value > 0")
+        check(isinstance(self.grad_accum, int) and self.grad_accum >= 1, "optim.grad_accum",
+              self.grad_accum, "an integer >= 1")
         check(math.isfinite(self.lr) and self.lr > 0, "optim.lr", self.lr, "a finite value > 0")
         check(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", self.min_lr_ratio,
               "0 <= min_lr_ratio <= 1")
@@ -213,6 +226,8 @@ class Config:
 
         check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
               self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
+        check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
+              self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
         vocab = from_name(self.data.tokenizer).vocab_size
         check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,
               f">= {vocab} (the {self.data.tokenizer} tokenizer's vocabulary)")
@@ -235,6 +250,14 @@ def from_dict(cls: type[T], values: dict[str, Any]) -> T:
     unknown = sorted(set(values) - set(hints))
     if unknown:
         raise ConfigError(f"{cls.__name__} has no field {', '.join(unknown)}")
-    kwargs = {name: from_dict(hints[name], value) if dataclasses.is_dataclass(hints[name])
-              else value for name, value in values.items()}
+    kwargs = {name: _from_json(hints[name], value) for name, value in values.items()}
     return cls(**kwargs)
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    """A field's value as read from JSON: nested dataclasses rebuilt, lists back to tuples."""
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        return tuple(value)
+    return value

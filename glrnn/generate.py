@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from glrnn.config import Config
 from glrnn.models import LanguageModel
+from glrnn.params import abstract_params
 from glrnn.tokenizer import Tokenizer
 from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.train.run import read_config
@@ -147,8 +147,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
         if step is None:
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
-        abstract = jax.eval_shape(partial(model.init, jax.random.key(0)),
-                                  jnp.zeros((1, 1), jnp.int32))["params"]
+        abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
         params = checkpoints.restore_params(step, abstract)
     finally:
         checkpoints.close()

@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
-import jax
-import jax.numpy as jnp
 import pytest
 from tiny_lm import load_script, tiny_config
 
 from glrnn.config import Config, ConfigError, from_dict
-from glrnn.train.optim import decay_mask, lr_schedule
+from glrnn.train.optim import lr_schedule
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe, recipe_names
 
 train_lm = load_script("train_lm")
@@ -82,12 +80,3 @@ def test_lr_schedule_peaks_at_warmup_end_and_ends_at_min():
     assert max(at(n) for n in range(1, steps + 1)) == approx(optim.lr)
     assert at(steps) == approx(optim.lr * optim.min_lr_ratio)
     assert at(steps - 1) > at(steps)
-
-
-def test_weight_decay_skips_vectors_and_embeddings():
-    params = {"embed": {"embedding": jnp.ones((10, 4))}, "dense": {"kernel": jnp.ones((4, 4)),
-              "bias": jnp.ones(4)}, "norm": {"scale": jnp.ones(4)}}
-    mask = decay_mask(params)
-    assert jax.tree.leaves(mask) == jax.tree.leaves(
-        {"embed": {"embedding": False}, "dense": {"kernel": True, "bias": False},
-         "norm": {"scale": False}})

@@ -10,6 +10,7 @@ from tiny_lm import load_script, tiny_config
 
 from glrnn.generate import Generator, TextStream, sample
 from glrnn.models import LanguageModel
+from glrnn.params import abstract_params, init_params
 from glrnn.tokenizer import ByteTokenizer
 from glrnn.train.checkpoint import Checkpoints
 from glrnn.train.optim import make_optimizer
@@ -31,7 +32,7 @@ def test_sample_greedy_and_top_k():
 def tiny_model(tmp_path_factory):
     cfg = tiny_config(tmp_path_factory.mktemp("generate"))
     model = LanguageModel(cfg.model)
-    params = model.init(jax.random.key(1), jnp.zeros((1, 4), jnp.int32))["params"]
+    params, _ = init_params(model, jax.random.key(1), jnp.zeros((1, 4), jnp.int32))
     return cfg, model, params
 
 
@@ -94,7 +95,8 @@ def test_cli_generates_from_an_empty_prompt(tiny_model, capsys):
     run_dir = run_dir_of(cfg)
     write_config(run_dir, cfg, ByteTokenizer())
     checkpoints = Checkpoints(run_dir)
-    checkpoints.save(1, params, make_optimizer(cfg.optim, 10).init(params), {"step": 1})
+    _, roles = abstract_params(LanguageModel(cfg.model), jnp.zeros((1, 4), jnp.int32))
+    checkpoints.save(1, params, make_optimizer(cfg.optim, 10, roles).init(params), {"step": 1})
     checkpoints.close()
     argv = ["--run", str(run_dir), "--max-new-tokens", "12", "--seed", "3"]
     assert generate_cli.main([*argv, "--prompt", ""]) == 0

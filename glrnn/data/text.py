@@ -19,6 +19,8 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from glrnn.config import ConfigError, DataConfig
@@ -110,6 +112,13 @@ def pack(docs: list[Document], tokenizer: Tokenizer) -> np.ndarray:
     for doc in docs:
         parts += [[tokenizer.bos_id], tokenizer.encode(doc.text), [tokenizer.eos_id]]
     return np.concatenate([np.asarray(p, dtype) for p in parts])
+
+
+def segment_ids(tokens: np.ndarray | jax.Array, bos_id: int) -> jax.Array:
+    """int32 [B, L] from tokens [B, L] packed as ``BOS doc EOS BOS doc EOS ...``: the number of
+    BOS tokens up to and including each position, so the id changes exactly where a document
+    starts (the model clears its recurrent state there)."""
+    return jnp.cumsum(jnp.asarray(tokens) == bos_id, axis=1, dtype=jnp.int32)
 
 
 def window_count(n_tokens: int, seq_len: int) -> int:

@@ -22,7 +22,9 @@ from tqdm import tqdm
 
 from glrnn.config import Config
 from glrnn.data import TextData
+from glrnn.data.text import segment_ids
 from glrnn.models import LanguageModel
+from glrnn.params import init_params
 from glrnn.tokenizer import from_name
 from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
 from glrnn.train.metrics import MetricsLog, bits_per_byte
@@ -51,31 +53,56 @@ def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
 
 
-def make_train_step(model: LanguageModel, optimizer: optax.GradientTransformation) -> TrainStep:
+def batch_nats(model: LanguageModel, params: Params, batch: jax.Array, bos_id: int, *,
+               deterministic: bool = True, key: jax.Array | None = None) -> jax.Array:
+    """Nats per target [B, L] of a packed batch [B, L+1] int32; documents (each opened by
+    ``bos_id``) do not see each other: the segment ids reset the recurrent state."""
+    inputs = batch[:, :-1]
+    logits, _ = model.apply({"params": params}, inputs, segment_ids=segment_ids(inputs, bos_id),
+                            deterministic=deterministic,
+                            rngs=None if key is None else {"dropout": key})
+    return cross_entropy(logits, batch[:, 1:])
+
+
+def make_train_step(model: LanguageModel, optimizer: optax.GradientTransformation, bos_id: int,
+                    grad_accum: int = 1) -> TrainStep:
     """Jitted ``(params, opt_state, batch [B, L+1] int32, dropout key)
-    -> (params, opt_state, mean loss, gradient global norm)``."""
+    -> (params, opt_state, mean loss, gradient global norm)``. With ``grad_accum`` = k the batch
+    is cut into k micro-batches of B/k rows whose gradients are averaged in a ``lax.scan``:
+    the same update as the whole batch, with a k-th of the activation memory."""
 
     def loss_fn(params: Params, batch: jax.Array, key: jax.Array) -> jax.Array:
-        logits, _ = model.apply({"params": params}, batch[:, :-1], deterministic=False,
-                                rngs={"dropout": key})
-        return cross_entropy(logits, batch[:, 1:]).mean()
+        return batch_nats(model, params, batch, bos_id, deterministic=False, key=key).mean()
+
+    def accumulate(params: Params, batch: jax.Array, key: jax.Array) -> tuple[jax.Array, Params]:
+        micro = batch.reshape(grad_accum, batch.shape[0] // grad_accum, batch.shape[1])
+        keys = jax.random.split(key, grad_accum)
+
+        def add(total, xs):
+            loss, grads = jax.value_and_grad(loss_fn)(params, *xs)
+            return jax.tree.map(jnp.add, total, (loss, grads)), None
+
+        zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+        total, _ = jax.lax.scan(add, zero, (micro, keys))
+        return jax.tree.map(lambda x: x / grad_accum, total)
+
+    grad_fn = jax.value_and_grad(loss_fn) if grad_accum == 1 else accumulate
 
     @jax.jit
     def train_step(params, opt_state, batch, key):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch, key)
+        loss, grads = grad_fn(params, batch, key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, optax.global_norm(grads)
 
     return train_step
 
 
-def make_eval_step(model: LanguageModel) -> Callable[[Params, jax.Array], jax.Array]:
+def make_eval_step(model: LanguageModel, bos_id: int) -> Callable[[Params, jax.Array], jax.Array]:
     """Jitted ``(params, batch [B, L+1] int32) -> total nats over the B*L targets``."""
 
     @jax.jit
     def eval_step(params, batch):
-        logits, _ = model.apply({"params": params}, batch[:, :-1], deterministic=True)
-        return cross_entropy(logits, batch[:, 1:]).sum()
+        return batch_nats(model, params, batch, bos_id).sum()
 
     return eval_step
 
@@ -103,11 +130,12 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     model = LanguageModel(cfg.model)
     key = jax.random.key(cfg.train.seed)
     init_key, dropout_key = jax.random.split(key)
-    params = model.init(init_key, jnp.zeros((1, cfg.data.seq_len), jnp.int32))["params"]
-    optimizer = make_optimizer(cfg.optim, cfg.train.steps)
+    params, roles = init_params(model, init_key, jnp.zeros((1, cfg.data.seq_len), jnp.int32))
+    optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
-    train_step, eval_step = make_train_step(model, optimizer), make_eval_step(model)
+    train_step = make_train_step(model, optimizer, tokenizer.bos_id, cfg.optim.grad_accum)
+    eval_step = make_eval_step(model, tokenizer.bos_id)
 
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
     metrics = MetricsLog(run_dir)
