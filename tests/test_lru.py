@@ -11,6 +11,7 @@ from flax.core.meta import unbox
 
 from glrnn.config import ConfigError, LRUConfig
 from glrnn.mixers.lru import LRU
+from glrnn.params import abstract_params
 
 
 def init_params(layer: LRU, length: int = 4) -> dict:
@@ -84,3 +85,10 @@ def test_matches_the_papers_equations(method):
 def test_out_of_range_ring_is_refused(kwargs, field):
     with pytest.raises(ConfigError, match=rf"^{field}="):
         LRUConfig(**kwargs)
+
+
+def test_parameter_roles():
+    _, roles = abstract_params(LRU(d_model=4, d_state=3), jnp.zeros((1, 2, 4)))
+    assert roles == {"nu_log": "recurrent", "theta_log": "recurrent", "gamma_log": "recurrent",
+                     "B_re": "recurrent", "B_im": "recurrent", "C_re": "weight",
+                     "C_im": "weight", "D": "weight"}

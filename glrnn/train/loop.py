@@ -30,6 +30,14 @@ from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
 from glrnn.train.metrics import MetricsLog, bits_per_byte
 from glrnn.train.optim import lr_schedule, make_optimizer
 from glrnn.train.run import default_run_name, point_latest, run_dir_of, write_config
+from glrnn.train.sharding import (
+    batch_sharding,
+    check_batch,
+    make_mesh,
+    place,
+    shard_batch,
+    state_shardings,
+)
 
 Params = Any
 TrainStep = Callable[[Params, optax.OptState, jax.Array, jax.Array],
@@ -133,6 +141,11 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     params, roles = init_params(model, init_key, jnp.zeros((1, cfg.data.seq_len), jnp.int32))
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
+    mesh = make_mesh(cfg.train.fsdp)
+    check_batch(cfg.data.batch_size, mesh)
+    params = place(params, state_shardings(params, mesh))
+    opt_state = place(opt_state, state_shardings(opt_state, mesh))
+    batches = batch_sharding(mesh)
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     train_step = make_train_step(model, optimizer, tokenizer.bos_id, cfg.optim.grad_accum)
     eval_step = make_eval_step(model, tokenizer.bos_id)
@@ -154,7 +167,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
     try:
         for step in range(start + 1, cfg.train.steps + 1):
-            batch = jnp.asarray(data.train_batch(step))
+            batch = shard_batch(data.train_batch(step), batches)
             params, opt_state, loss, grad_norm = train_step(
                 params, opt_state, batch, jax.random.fold_in(dropout_key, step))
             loss, grad_norm = float(loss), float(grad_norm)

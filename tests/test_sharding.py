@@ -1,0 +1,110 @@
+"""Data-parallel and FSDP training on a mesh of 4 CPU devices computes what one device computes;
+a checkpoint saved on 4 devices restores on 1 and the other way round.
+
+XLA's device count is fixed when jax starts, so each check runs in a fresh Python process with
+``--xla_force_host_platform_device_count``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from glrnn.train.sharding import PartitionSpec, param_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SETUP = """
+import jax, jax.numpy as jnp, numpy as np
+from glrnn.config import ModelConfig, OptimConfig
+from glrnn.models import LanguageModel
+from glrnn.params import init_params
+from glrnn.train.loop import make_train_step
+from glrnn.train.optim import make_optimizer
+from glrnn.train.sharding import *
+from glrnn.train.checkpoint import Checkpoints
+
+model = LanguageModel(ModelConfig(vocab_size=16, d_model=8, d_state=4, n_layers=2,
+                                  mlp_ratio=1.0, dropout=0.1))
+params, roles = init_params(model, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+optimizer = make_optimizer(OptimConfig(lr=1e-2, warmup_steps=0), 10, roles)
+opt_state = optimizer.init(params)
+batch = np.asarray(jax.random.randint(jax.random.key(1), (8, 13), 0, 16)).astype(np.int32)
+batch[:, 5] = 15
+step = make_train_step(model, optimizer, bos_id=15)
+key = jax.random.key(2)
+"""
+
+
+def run(code: str, devices: int) -> str:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", SETUP + textwrap.dedent(code)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_sharded_step_equals_single_device_step():
+    run("""
+        assert jax.device_count() == 4
+        ref = step(params, opt_state, jnp.asarray(batch), key)
+        for fsdp in (1, 2):
+            mesh = make_mesh(fsdp)
+            p = place(params, state_shardings(params, mesh))
+            o = place(opt_state, state_shardings(opt_state, mesh))
+            b = shard_batch(batch, batch_sharding(mesh))
+            assert len(b.sharding.device_set) == 4 and b.addressable_shards[0].data.shape[0] == 2
+            if fsdp == 2:
+                kernel = p["backbone"]["blocks_0"]["channel_mixer"]["up"]["kernel"]
+                assert "fsdp" in kernel.sharding.spec, kernel.sharding.spec
+            out = step(p, o, b, key)
+            for x, y in zip(jax.tree.leaves(ref), jax.tree.leaves(out), strict=True):
+                np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=2e-6)
+        print("ok")
+        """, devices=4)
+
+
+def test_checkpoint_moves_between_device_counts(tmp_path):
+    save = """
+        mesh = make_mesh(FSDP)
+        p = place(params, state_shardings(params, mesh))
+        o = place(opt_state, state_shardings(opt_state, mesh))
+        p, o, _, _ = step(p, o, shard_batch(batch, batch_sharding(mesh)), key)
+        ckpt = Checkpoints(DIR)
+        ckpt.save(1, p, o, {"step": 1})
+        ckpt.close()
+        np.save(DIR + "/expected.npy", np.concatenate(
+            [np.asarray(x).ravel() for x in jax.tree.leaves((p, o))]))
+        """
+    restore = """
+        mesh = make_mesh(FSDP)
+        p = place(params, state_shardings(params, mesh))
+        o = place(opt_state, state_shardings(opt_state, mesh))
+        ckpt = Checkpoints(DIR, writable=False)
+        p, o, meta = ckpt.restore(1, p, o)
+        ckpt.close()
+        assert meta["step"] == 1
+        assert len(jax.tree.leaves(p)[0].sharding.device_set) == jax.device_count()
+        got = np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves((p, o))])
+        np.testing.assert_array_equal(got, np.load(DIR + "/expected.npy"))
+        """
+    for saved_on, restored_on in [(4, 1), (1, 4)]:
+        directory = tmp_path / f"from{saved_on}"
+        head = f"DIR = {str(directory)!r}\n"
+        run(head + f"FSDP = {2 if saved_on == 4 else 1}\n" + textwrap.dedent(save), saved_on)
+        run(head + f"FSDP = {2 if restored_on == 4 else 1}\n" + textwrap.dedent(restore),
+            restored_on)
+
+
+@pytest.mark.parametrize(("shape", "fsdp", "spec"), [
+    ((8, 12), 4, PartitionSpec(None, "fsdp")), ((12, 8), 4, PartitionSpec("fsdp", None)),
+    ((6,), 4, PartitionSpec()), ((), 2, PartitionSpec()), ((8, 12), 1, PartitionSpec()),
+    ((10, 7), 2, PartitionSpec("fsdp", None))])
+def test_fsdp_splits_the_largest_divisible_dimension(shape, fsdp, spec):
+    assert param_spec(shape, fsdp) == spec
