@@ -16,6 +16,7 @@ from glrnn.config import Config, ConfigError
 from glrnn.train import train
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
 from glrnn.train.run import default_run_name
+from glrnn.train.sharding import initialize_distributed
 
 
 def parse(argv: Sequence[str]) -> Config:
@@ -31,6 +32,7 @@ def parse(argv: Sequence[str]) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    initialize_distributed()
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
         train(cfg)

@@ -16,7 +16,8 @@ from glrnn.train.checkpoint import checkpoint_dir
 from glrnn.train.metrics import read_metrics
 from glrnn.train.run import read_config
 
-ROW_FIELDS = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed"}
+ROW_FIELDS = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed", "mfu"}
+VAL_FIELDS = {"val_loss", "val_bpb", "val_bits_per_token", "val_ppl"}
 
 
 class Interrupted(Exception):
@@ -69,9 +70,25 @@ def test_metrics_rows_have_the_fields(run):
     assert [row["step"] for row in rows] == list(range(1, cfg.train.steps + 1))
     for row in rows:
         assert row.keys() >= ROW_FIELDS
-        assert ("val_loss" in row) == (row["step"] % cfg.train.eval_every == 0)
+        assert (row.keys() >= VAL_FIELDS) == (row["step"] % cfg.train.eval_every == 0)
+        assert 0 < row["mfu"] < 1
     assert rows[-1]["val_bpb"] == pytest.approx(result.val_bpb)
     assert rows[cfg.optim.warmup_steps - 1]["lr"] == pytest.approx(cfg.optim.lr)
+
+
+def test_evaluate_command_matches_the_loop(run, capsys):
+    """``python -m glrnn.evaluate`` on the run's own validation split gives the loop's figure."""
+    from glrnn.evaluate import main as evaluate_main
+
+    _, result = run
+    assert evaluate_main(["--run", str(result.run_dir), "--batch-size", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"loss {result.val_loss:.4f} nats/token" in out
+    assert f"{result.val_bpb:.4f} bits/byte" in out
+    corpus = result.run_dir.parent.parent / "corpus"
+    assert evaluate_main(["--run", str(result.run_dir), "--source", str(corpus)]) == 0
+    assert evaluate_main(["--run", str(result.run_dir), "--source", str(corpus / "nope")]) == 1
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_run_directory(run):

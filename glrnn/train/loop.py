@@ -27,6 +27,7 @@ from glrnn.models import LanguageModel
 from glrnn.params import init_params
 from glrnn.tokenizer import from_name
 from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
+from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
 from glrnn.train.metrics import MetricsLog, bits_per_byte
 from glrnn.train.optim import lr_schedule, make_optimizer
 from glrnn.train.run import default_run_name, point_latest, run_dir_of, write_config
@@ -121,7 +122,9 @@ def evaluate(eval_step: Callable[[Params, jax.Array], jax.Array], params: Params
     nats = sum(float(eval_step(params, batch)) for batch in batches)
     tokens = sum(batch[:, 1:].size for batch in batches)
     n_bytes = int(sum(byte_lengths[batch[:, 1:]].sum() for batch in batches))
-    return {"val_loss": nats / tokens, "val_bpb": bits_per_byte(nats, n_bytes)}
+    loss = nats / tokens
+    return {"val_loss": loss, "val_bpb": bits_per_byte(nats, n_bytes),
+            "val_bits_per_token": loss / math.log(2), "val_ppl": math.exp(min(loss, 700.0))}
 
 
 def train(cfg: Config, data: TextData | None = None) -> TrainResult:
@@ -151,7 +154,8 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     eval_step = make_eval_step(model, tokenizer.bos_id)
 
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
-    metrics = MetricsLog(run_dir)
+    metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
+    flops_per_token, peak = model_flops_per_token(cfg.model), measure_peak_flops()
     start, elapsed_before = 0, 0.0
     if (latest := checkpoints.latest_step()) is not None:
         params, opt_state, meta = checkpoints.restore(latest, params, opt_state)
@@ -191,6 +195,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
                 metrics.write({"step": step, "loss": float(np.mean(window_losses)),
                                "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
                                "tokens_per_s": tokens_per_s, "elapsed": elapsed,
+                               "mfu": mfu(tokens_per_s, flops_per_token, peak),
                                **(val if evaluated else {})})
                 window_losses = []
             if step % cfg.train.checkpoint_every == 0 or last:
@@ -201,6 +206,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     finally:
         bar.close()
         checkpoints.close()
+        metrics.close()
     if not val:  # the run was already complete: evaluate what it ended with
         val = evaluate(eval_step, params, data.val_batches(), byte_lengths)
     print(f"run directory: {run_dir}  (step {cfg.train.steps}, "

@@ -1,11 +1,20 @@
-"""Metrics: bits per byte, and the run's metrics.jsonl (one JSON object per line)."""
+"""Metrics: bits per byte, and the run's metrics.jsonl (one JSON object per line).
+
+``MetricsLog`` always writes ``RUN/metrics.jsonl`` (what ``python -m glrnn.plot`` draws) and, when
+asked, mirrors every numeric field to TensorBoard (``tensorboardX``, event files in ``RUN/tb``)
+and to Weights & Biases. Those packages are optional: nothing imports them unless the run turns
+them on, and a run that does without them installed stops before training with the pip command.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
 from typing import Any
+
+from glrnn.config import ConfigError
 
 METRICS = "metrics.jsonl"
 
@@ -17,11 +26,28 @@ def bits_per_byte(total_nats: float, total_bytes: int) -> float:
     return total_nats / math.log(2) / total_bytes
 
 
+def optional_import(module: str, package: str, flag: str) -> Any:
+    """``import module`` for an optional feature, or a ConfigError naming the pip package."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ConfigError(f"{flag} needs the package {package!r}: pip install {package} "
+                          f"({e})") from e
+
+
 class MetricsLog:
     """Appends rows to ``RUN/metrics.jsonl``; a resumed run continues the same file."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = False, wandb: str = "") -> None:
         self.path = Path(run_dir) / METRICS
+        self.tensorboard = self.wandb = None
+        if tensorboard:
+            tbx = optional_import("tensorboardX", "tensorboardX", "train.tensorboard")
+            self.tensorboard = tbx.SummaryWriter(str(Path(run_dir) / "tb"))
+        if wandb:
+            wb = optional_import("wandb", "wandb", "train.wandb")
+            self.wandb = wb.init(project=wandb, name=Path(run_dir).name, dir=str(run_dir),
+                                 resume="allow", id=Path(run_dir).name)
 
     def drop_after(self, step: int) -> None:
         """Forget rows past ``step`` (a resumed run recomputes them)."""
@@ -32,9 +58,25 @@ class MetricsLog:
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
+        numbers = {k: v for k, v in row.items()
+                   if k != "step" and isinstance(v, int | float) and math.isfinite(v)}
+        if self.tensorboard is not None:
+            for name, value in numbers.items():
+                self.tensorboard.add_scalar(name, value, row["step"])
+        if self.wandb is not None:
+            self.wandb.log(numbers, step=row["step"])
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish()
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every row of ``RUN/metrics.jsonl``, in order."""
-    with (Path(run_dir) / METRICS).open() as f:
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics (is {run_dir} a run directory?)")
+    with path.open() as f:
         return [json.loads(line) for line in f if line.strip()]

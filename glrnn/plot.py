@@ -1,0 +1,100 @@
+"""Draw training curves of one or several runs to PNG.
+
+    python -m glrnn.plot RUN [RUN ...] [--out FILE.png] [--x step|tokens|elapsed]
+
+Left: training loss (thin) and validation loss (dots and line), nats per token; right:
+validation bits per byte, when the runs have it. One colour per run, named by its directory.
+The default output for one run is ``RUN/plots/curves.png``; for several, ``curves.png`` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from glrnn.config import ConfigError
+from glrnn.train.metrics import read_metrics
+from glrnn.train.run import read_config
+
+X_LABELS = {"step": "step", "tokens": "training tokens", "elapsed": "seconds"}
+
+
+def x_values(rows: list[dict[str, Any]], x: str, tokens_per_step: int) -> list[float]:
+    """The x coordinate of each row (``tokens``: step × tokens per step)."""
+    if x == "tokens":
+        return [row["step"] * tokens_per_step for row in rows]
+    missing = [row["step"] for row in rows if x not in row]
+    if missing:
+        raise ConfigError(f"--x {x}: rows of steps {missing[:3]}... have no {x!r} field")
+    return [row[x] for row in rows]
+
+
+def tokens_per_step(run_dir: Path) -> int:
+    """batch_size × seq_len of the run's recorded config."""
+    cfg, _ = read_config(run_dir)
+    return cfg.data.batch_size * cfg.data.seq_len
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") -> Path:
+    """Draw the runs' curves into ``out`` (PNG); returns its path."""
+    fig, (ax_loss, ax_bpb) = plt.subplots(1, 2, figsize=(11, 4))
+    any_bpb = False
+    for i, run_dir in enumerate(map(Path, run_dirs)):
+        rows, colour, name = read_metrics(run_dir), f"C{i}", run_dir.resolve().name
+        per_step = tokens_per_step(run_dir) if x == "tokens" else 1
+        train = [r for r in rows if "loss" in r]
+        val = [r for r in rows if "val_loss" in r]
+        ax_loss.plot(x_values(train, x, per_step), [r["loss"] for r in train], colour,
+                     alpha=0.5, linewidth=1, label=f"{name} train")
+        if val:
+            ax_loss.plot(x_values(val, x, per_step), [r["val_loss"] for r in val], colour,
+                         marker="o", label=f"{name} validation")
+        bpb = [r for r in val if "val_bpb" in r]
+        if bpb:
+            any_bpb = True
+            ax_bpb.plot(x_values(bpb, x, per_step), [r["val_bpb"] for r in bpb], colour,
+                        marker="o", label=name)
+    ax_loss.set(xlabel=X_LABELS[x], ylabel="loss (nats/token)", title="loss")
+    ax_loss.legend(fontsize=8)
+    ax_bpb.set(xlabel=X_LABELS[x], ylabel="bits per byte", title="validation bits per byte")
+    if any_bpb:
+        ax_bpb.legend(fontsize=8)
+    for ax in (ax_loss, ax_bpb):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m glrnn.plot", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("runs", nargs="+", help="run directories (holding metrics.jsonl)")
+    parser.add_argument("--out", help="PNG file (default RUN/plots/curves.png, or ./curves.png "
+                        "for several runs)")
+    parser.add_argument("--x", choices=sorted(X_LABELS), default="step")
+    args = parser.parse_args(argv)
+    out = args.out or (Path(args.runs[0]) / "plots" / "curves.png" if len(args.runs) == 1
+                       else Path("curves.png"))
+    try:
+        path = plot_runs(args.runs, out, args.x)
+    except (FileNotFoundError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"curves written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
