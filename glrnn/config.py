@@ -195,6 +195,9 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
+    keep_best: bool = True  # also keep the checkpoint with the lowest validation loss
+    on_nan: str = "stop"  # a NaN/inf loss: "stop" (naming the last good checkpoint) or "skip"
+    max_skips: int = 10  # with on_nan="skip": stop after this many non-finite steps in a row
     seed: int = 0  # parameter initialisation and dropout
     out_dir: str = "runs"
     name: str = ""  # run directory out_dir/name; empty: the CLI names it recipe-timestamp
@@ -207,6 +210,8 @@ class TrainConfig:
             _check_positive_int(f"train.{name}", getattr(self, name))
         _check_seed("train.seed", self.seed)
         _check_positive_int("train.fsdp", self.fsdp)
+        _check_positive_int("train.max_skips", self.max_skips)
+        check_choice("train.on_nan", self.on_nan, ("stop", "skip"))
         check(bool(self.out_dir), "train.out_dir", self.out_dir, "a directory")
         check("/" not in self.name and self.name not in (".", "..", "latest"), "train.name",
               self.name, "a plain directory name (no '/', not 'latest')")

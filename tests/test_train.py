@@ -4,6 +4,7 @@ resume, divergence."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ from tiny_lm import tiny_config
 
 from glrnn.data import TextData
 from glrnn.train import TrainingDiverged, train
-from glrnn.train.checkpoint import checkpoint_dir
+from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.train.metrics import read_metrics
 from glrnn.train.run import read_config
 
@@ -108,6 +109,8 @@ def test_finished_run_is_not_retrained(run, capsys):
 
 def test_resume_gives_the_same_losses(tmp_path):
     straight = tiny_config(tmp_path, "straight", steps=8, checkpoint_every=4, eval_every=8)
+    straight = replace(straight, model=replace(straight.model, dropout=0.1),
+                       optim=replace(straight.optim, grad_accum=2))  # both must resume exactly
     train(straight)
     resumed = replace(straight, train=replace(straight.train, name="resumed"))
     with pytest.raises(Interrupted):
@@ -126,3 +129,43 @@ def test_nan_loss_stops_naming_the_step(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"step 5: loss=nan.*last good checkpoint is step 4"):
         train(cfg, Rigged(TextData(cfg.data), at=5, action="poison"))
     assert_complete_checkpoints(tmp_path / "runs" / "tiny", [3, 4])
+
+
+def test_nan_loss_is_skipped_when_asked(tmp_path):
+    cfg = tiny_config(tmp_path, steps=8, on_nan="skip", max_skips=1)
+    result = train(cfg, Rigged(TextData(cfg.data), at=5, action="poison"))
+    rows = read_metrics(result.run_dir)
+    assert [r["skipped"] for r in rows] == [0] * 4 + [1] * 4
+    assert "loss" not in rows[4] and all(np.isfinite(r["loss"]) for r in rows if r is not rows[4])
+    assert np.isfinite(result.val_loss)
+
+
+def test_keep_last_and_best_checkpoints(tmp_path):
+    checkpoints = Checkpoints(tmp_path, keep=2, keep_best=True)
+    params, opt_state = {"w": np.ones(3, np.float32)}, {"m": np.zeros(3, np.float32)}
+    for step, val_loss in [(1, 3.0), (2, 1.0), (3, None), (4, 2.0), (5, 4.0), (6, None)]:
+        checkpoints.save(step, params, opt_state, {"step": step}, val_loss=val_loss)
+        checkpoints.manager.wait_until_finished()
+    checkpoints.close()
+    assert_complete_checkpoints(tmp_path, [2, 5, 6])  # the best (val 1.0) and the last two
+
+
+def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path):
+    """A save killed midway leaves orbax's temporary directory behind, never a step directory:
+    the next run resumes from the previous step and clears the leftover."""
+    checkpoints = Checkpoints(tmp_path, keep=3)
+    params = {"w": np.arange(4, dtype=np.float32)}
+    checkpoints.save(1, params, {"m": np.zeros(1, np.float32)}, {"step": 1})
+    checkpoints.close()
+    root = checkpoint_dir(tmp_path)
+    partial = root / "2.orbax-checkpoint-tmp-1234567"  # what a killed save of step 2 leaves
+    shutil.copytree(root / "1", partial)
+    shutil.rmtree(partial / "opt_state")
+    reopened = Checkpoints(tmp_path, keep=3)
+    assert reopened.latest_step() == 1
+    restored, _, meta = reopened.restore(1, {"w": np.zeros(4, np.float32)},
+                                         {"m": np.ones(1, np.float32)})
+    reopened.close()  # waits for the clean-up orbax started when it opened
+    assert not partial.exists()
+    np.testing.assert_array_equal(restored["w"], params["w"])
+    assert meta == {"step": 1}

@@ -32,24 +32,44 @@ def key_from_json(data: list[int]) -> jax.Array:
     return jax.random.wrap_key_data(np.asarray(data, np.uint32))
 
 
-class Checkpoints:
-    """Save and restore (params, opt_state, meta) by step, keeping the last ``keep`` steps."""
+def preservation(keep: int, keep_best: bool) -> Any:
+    """Keep the last ``keep`` steps, and (``keep_best``) the one with the lowest ``val_loss``
+    among those saved with one."""
+    policies = ocp.checkpoint_managers
+    latest = policies.LatestN(n=keep)
+    if not keep_best:
+        return latest
+    best = policies.BestN(get_metric_fn=lambda metrics: metrics["val_loss"], reverse=True, n=1,
+                          keep_checkpoints_without_metrics=False)
+    return policies.AnyPreservationPolicy([latest, best])
 
-    def __init__(self, run_dir: str | Path, keep: int = 2, writable: bool = True) -> None:
+
+class Checkpoints:
+    """Save and restore (params, opt_state, meta) by step, keeping the last ``keep`` steps and
+    (``keep_best``) the best by validation loss."""
+
+    def __init__(self, run_dir: str | Path, keep: int = 2, writable: bool = True,
+                 keep_best: bool = False) -> None:
         options = ocp.CheckpointManagerOptions(
-            preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
+            preservation_policy=preservation(keep, keep_best),
             create=writable, cleanup_tmp_directories=writable)
         self.manager = ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, params: Any, opt_state: Any, meta: dict[str, Any]) -> None:
-        """Start saving step ``step`` (asynchronously; ``close`` waits for it)."""
+    def save(self, step: int, params: Any, opt_state: Any, meta: dict[str, Any],
+             val_loss: float | None = None) -> None:
+        """Start saving step ``step`` (asynchronously: training goes on while orbax writes;
+        ``close`` waits for it). ``val_loss`` ranks it for ``keep_best``."""
         self.manager.save(step, args=ocp.args.Composite(
             params=ocp.args.StandardSave(params),
             opt_state=ocp.args.StandardSave(opt_state),
-            meta=ocp.args.JsonSave(meta)))
+            meta=ocp.args.JsonSave(meta)),
+            metrics=None if val_loss is None else {"val_loss": val_loss})
+
+    def steps(self) -> list[int]:
+        return list(self.manager.all_steps())
 
     def restore(self, step: int, params: Any, opt_state: Any) -> tuple[Any, Any, dict[str, Any]]:
         """(params, opt_state, meta) of ``step``, shaped like the given (abstract) trees."""

@@ -74,11 +74,13 @@ def batch_nats(model: LanguageModel, params: Params, batch: jax.Array, bos_id: i
 
 
 def make_train_step(model: LanguageModel, optimizer: optax.GradientTransformation, bos_id: int,
-                    grad_accum: int = 1) -> TrainStep:
+                    grad_accum: int = 1, skip_nonfinite: bool = False) -> TrainStep:
     """Jitted ``(params, opt_state, batch [B, L+1] int32, dropout key)
     -> (params, opt_state, mean loss, gradient global norm)``. With ``grad_accum`` = k the batch
     is cut into k micro-batches of B/k rows whose gradients are averaged in a ``lax.scan``:
-    the same update as the whole batch, with a k-th of the activation memory."""
+    the same update as the whole batch, with a k-th of the activation memory. With
+    ``skip_nonfinite``, a step whose loss or gradient norm is NaN or infinite returns the
+    parameters and optimizer state it was given."""
 
     def loss_fn(params: Params, batch: jax.Array, key: jax.Array) -> jax.Array:
         return batch_nats(model, params, batch, bos_id, deterministic=False, key=key).mean()
@@ -100,8 +102,15 @@ def make_train_step(model: LanguageModel, optimizer: optax.GradientTransformatio
     @jax.jit
     def train_step(params, opt_state, batch, key):
         loss, grads = grad_fn(params, batch, key)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss, optax.global_norm(grads)
+        grad_norm = optax.global_norm(grads)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if skip_nonfinite:
+            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+            keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+            new_params = jax.tree.map(keep, new_params, params)
+            new_opt_state = jax.tree.map(keep, new_opt_state, opt_state)
+        return new_params, new_opt_state, loss, grad_norm
 
     return train_step
 
@@ -136,82 +145,124 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     write_config(run_dir, cfg, tokenizer)
     point_latest(run_dir)
     data = data if data is not None else TextData(cfg.data, tokenizer)
-    byte_lengths = tokenizer.byte_lengths()
-
     model = LanguageModel(cfg.model)
-    key = jax.random.key(cfg.train.seed)
-    init_key, dropout_key = jax.random.split(key)
+    state = _initial_state(cfg, model)
+    checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
+                              keep_best=cfg.train.keep_best)
+    metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
+    try:
+        if (latest := checkpoints.latest_step()) is not None:
+            state = _resume(state, checkpoints, latest)
+            metrics.drop_after(state.step)
+            tqdm.write(f"resuming {run_dir} from step {state.step}")
+        val = _run(cfg, model, state, data, checkpoints, metrics, run_dir)
+    finally:
+        checkpoints.close()
+        metrics.close()
+    print(f"run directory: {run_dir}  (step {cfg.train.steps}, "
+          f"val loss {val['val_loss']:.4f}, val bpb {val['val_bpb']:.4f}); "
+          f"curves: python -m glrnn.plot {run_dir}", flush=True)
+    return TrainResult(run_dir, cfg.train.steps, val["val_loss"], val["val_bpb"])
+
+
+@dataclass
+class State:
+    """What a checkpoint holds: parameters, optimizer state, step, dropout key, elapsed time,
+    the optimizer that goes with them and the mesh they are placed on."""
+
+    params: Params
+    opt_state: optax.OptState
+    step: int
+    dropout_key: jax.Array
+    elapsed: float
+    optimizer: optax.GradientTransformation
+    mesh: Any
+
+
+def _initial_state(cfg: Config, model: LanguageModel) -> State:
+    """Fresh parameters and optimizer state, placed on the mesh."""
+    init_key, dropout_key = jax.random.split(jax.random.key(cfg.train.seed))
     params, roles = init_params(model, init_key, jnp.zeros((1, cfg.data.seq_len), jnp.int32))
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
     mesh = make_mesh(cfg.train.fsdp)
     check_batch(cfg.data.batch_size, mesh)
-    params = place(params, state_shardings(params, mesh))
-    opt_state = place(opt_state, state_shardings(opt_state, mesh))
-    batches = batch_sharding(mesh)
-    schedule = lr_schedule(cfg.optim, cfg.train.steps)
-    train_step = make_train_step(model, optimizer, tokenizer.bos_id, cfg.optim.grad_accum)
+    return State(place(params, state_shardings(params, mesh)),
+                 place(opt_state, state_shardings(opt_state, mesh)), 0, dropout_key, 0.0,
+                 optimizer, mesh)
+
+
+def _resume(state: State, checkpoints: Checkpoints, step: int) -> State:
+    """``state`` with what checkpoint ``step`` holds (restored into the same shardings)."""
+    params, opt_state, meta = checkpoints.restore(step, state.params, state.opt_state)
+    return replace(state, params=params, opt_state=opt_state, step=meta["step"],
+                   dropout_key=key_from_json(meta["rng"]), elapsed=meta["elapsed"])
+
+
+def _run(cfg: Config, model: LanguageModel, state: State, data: TextData,
+         checkpoints: Checkpoints, metrics: MetricsLog, run_dir: Path) -> dict[str, float]:
+    """Steps ``state.step + 1 .. cfg.train.steps``; returns the last validation figures."""
+    tokenizer = data.tokenizer
+    skip = cfg.train.on_nan == "skip"
+    train_step = make_train_step(model, state.optimizer, tokenizer.bos_id, cfg.optim.grad_accum,
+                                 skip_nonfinite=skip)
     eval_step = make_eval_step(model, tokenizer.bos_id)
-
-    checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints)
-    metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
+    schedule = lr_schedule(cfg.optim, cfg.train.steps)
+    batches = batch_sharding(state.mesh)
     flops_per_token, peak = model_flops_per_token(cfg.model), measure_peak_flops()
-    start, elapsed_before = 0, 0.0
-    if (latest := checkpoints.latest_step()) is not None:
-        params, opt_state, meta = checkpoints.restore(latest, params, opt_state)
-        start, elapsed_before, dropout_key = meta["step"], meta["elapsed"], key_from_json(
-            meta["rng"])
-        metrics.drop_after(start)
-        tqdm.write(f"resuming {run_dir} from step {start}")
-
     tokens_per_step = cfg.data.batch_size * cfg.data.seq_len
+    params, opt_state = state.params, state.opt_state
     clock = time.perf_counter()
-    window_start, window_losses = clock, []
+    window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
     val: dict[str, float] = {}
-    bar = tqdm(total=cfg.train.steps, initial=start, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True)
     try:
-        for step in range(start + 1, cfg.train.steps + 1):
+        for step in range(state.step + 1, cfg.train.steps + 1):
             batch = shard_batch(data.train_batch(step), batches)
             params, opt_state, loss, grad_norm = train_step(
-                params, opt_state, batch, jax.random.fold_in(dropout_key, step))
+                params, opt_state, batch, jax.random.fold_in(state.dropout_key, step))
             loss, grad_norm = float(loss), float(grad_norm)
-            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                raise TrainingDiverged(
-                    f"step {step}: loss={loss}, grad_norm={grad_norm} (not finite); the last "
-                    f"good checkpoint is step {checkpoints.latest_step()} in {run_dir}")
-            window_losses.append(loss)
-            tokens_per_s = len(window_losses) * tokens_per_step / (time.perf_counter()
-                                                                   - window_start)
+            if math.isfinite(loss) and math.isfinite(grad_norm):
+                window_losses.append(loss)
+                in_a_row = 0
+            else:
+                skipped, in_a_row = skipped + 1, in_a_row + 1
+                if not skip or in_a_row > cfg.train.max_skips:
+                    raise TrainingDiverged(
+                        f"step {step}: loss={loss}, grad_norm={grad_norm} (not finite"
+                        f"{f', {in_a_row} steps in a row' if skip else ''}); the last good "
+                        f"checkpoint is step {checkpoints.latest_step()} in {run_dir}")
+                tqdm.write(f"step {step}: loss={loss}, grad_norm={grad_norm}: batch skipped")
+            window_steps += 1
+            tokens_per_s = window_steps * tokens_per_step / (time.perf_counter() - window_start)
             bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
             bar.update(1)
             last = step == cfg.train.steps
             evaluated = step % cfg.train.eval_every == 0 or last
             if evaluated:
-                val = evaluate(eval_step, params, data.val_batches(), byte_lengths)
+                val = evaluate(eval_step, params, data.val_batches(), tokenizer.byte_lengths())
                 tqdm.write(f"step {step}: val loss {val['val_loss']:.4f}, "
                            f"val bpb {val['val_bpb']:.4f}")
-            elapsed = elapsed_before + time.perf_counter() - clock
+            elapsed = state.elapsed + time.perf_counter() - clock
             if step % cfg.train.log_every == 0 or evaluated:
-                metrics.write({"step": step, "loss": float(np.mean(window_losses)),
+                # a window of skipped steps only has no loss to report
+                losses = {"loss": float(np.mean(window_losses))} if window_losses else {}
+                metrics.write({"step": step, **losses,
                                "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
                                "tokens_per_s": tokens_per_s, "elapsed": elapsed,
                                "mfu": mfu(tokens_per_s, flops_per_token, peak),
-                               **(val if evaluated else {})})
-                window_losses = []
+                               "skipped": skipped, **(val if evaluated else {})})
+                window_losses, window_steps, window_start = [], 0, time.perf_counter()
             if step % cfg.train.checkpoint_every == 0 or last:
-                checkpoints.save(step, params, opt_state, {
-                    "step": step, "rng": key_to_json(dropout_key), "elapsed": elapsed})
-            if not window_losses:
-                window_start = time.perf_counter()
+                checkpoints.save(step, params, opt_state,
+                                 {"step": step, "rng": key_to_json(state.dropout_key),
+                                  "elapsed": elapsed},
+                                 val_loss=val["val_loss"] if evaluated else None)
     finally:
         bar.close()
-        checkpoints.close()
-        metrics.close()
     if not val:  # the run was already complete: evaluate what it ended with
-        val = evaluate(eval_step, params, data.val_batches(), byte_lengths)
-    print(f"run directory: {run_dir}  (step {cfg.train.steps}, "
-          f"val loss {val['val_loss']:.4f}, val bpb {val['val_bpb']:.4f})", flush=True)
-    return TrainResult(run_dir, cfg.train.steps, val["val_loss"], val["val_bpb"])
+        val = evaluate(eval_step, params, data.val_batches(), tokenizer.byte_lengths())
+    return val
 
 
 def _with_name(cfg: Config, name: str) -> Config:
