@@ -134,10 +134,10 @@ class DataConfig:
     seed: int = 0  # the split and the training batches
 
     def __post_init__(self) -> None:
-        from glrnn.tokenizer import TOKENIZERS  # the registry decides which names exist
-
         check(bool(self.source), "data.source", self.source, '"stdlib" or a path')
-        check_choice("data.tokenizer", self.tokenizer, TOKENIZERS)
+        check(self.tokenizer == "byte" or self.tokenizer.endswith((".json", ".model")),
+              "data.tokenizer", self.tokenizer,
+              "'byte' or a tokenizer file (.json characters, .model SentencePiece)")
         for name in ("seq_len", "batch_size", "val_windows"):
             _check_positive_int(f"data.{name}", getattr(self, name))
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,
