@@ -124,8 +124,14 @@ class ModelConfig:
 class DataConfig:
     """Where the text comes from and how it is cut into windows (see glrnn/data/text.py)."""
 
-    source: str = "stdlib"  # "stdlib" (the embedded corpus) or a local text file / folder
-    tokenizer: str = "byte"
+    # "stdlib" (the embedded corpus), "hf:NAME" (a hub dataset) or a local file, folder or glob
+    # (text files are one document each; json/jsonl/parquet one document per row)
+    source: str = "stdlib"
+    text_field: str = "text"  # json/jsonl/parquet/hub: the column holding the text
+    hub_config: str = ""  # hub datasets: the configuration name (e.g. wikitext-103-raw-v1)
+    hub_split: str = "train"  # hub datasets: the split to read
+    split: str = "hash"  # train/validation: "hash" by document, "head" first/last part of the text
+    tokenizer: str = "byte"  # "byte", or a file made by python -m glrnn.tokenizer_train
     include_tests: bool = False  # stdlib only: also the test suites (about 2.5x the text)
     seq_len: int = 256
     batch_size: int = 16
@@ -142,6 +148,7 @@ class DataConfig:
             _check_positive_int(f"data.{name}", getattr(self, name))
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,
               "0 < val_fraction < 1")
+        check_choice("data.split", self.split, ("hash", "head"))
         _check_seed("data.seed", self.seed)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from tiny_lm import tiny_config, write_corpus
@@ -12,6 +14,7 @@ from glrnn.data.text import (
     Document,
     local_documents,
     pack,
+    segment_ids,
     split_documents,
     train_batch,
     validation_windows,
@@ -73,11 +76,48 @@ def test_local_source_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         local_documents(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no text files"):
+    with pytest.raises(FileNotFoundError, match="no files match"):
         local_documents(tmp_path / "empty")
+    (tmp_path / "empty" / "blob.bin").write_bytes(b"\0\1\2")
+    with pytest.raises(ConfigError, match=r"no text in 1 file"):
+        local_documents(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no files match"):
+        local_documents(tmp_path / "*.nothing")
     (tmp_path / "one.txt").write_text("abc")
     with pytest.raises(ConfigError, match="needs at least 2"):
         TextData(DataConfig(source=str(tmp_path / "one.txt")))
     corpus = write_corpus(tmp_path / "c", n_docs=3)
     with pytest.raises(ConfigError, match=r"validation split.*fewer than one window"):
         TextData(DataConfig(source=str(corpus), seq_len=2000, val_fraction=0.1))
+
+
+def test_json_jsonl_parquet_and_glob_sources(tmp_path):
+    import datasets
+
+    rows = [{"text": f"row {i} " * 5, "id": i} for i in range(4)]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "b.json").write_text(json.dumps(rows[:2]))
+    datasets.Dataset.from_list(rows[:3]).to_parquet(str(tmp_path / "c.parquet"))
+    (tmp_path / "d.txt").write_text("plain text file")
+    docs = local_documents(tmp_path)
+    assert [d.key for d in docs] == ["a.jsonl#0", "a.jsonl#1", "a.jsonl#2", "a.jsonl#3",
+                                     "b.json#0", "b.json#1", "c.parquet#0", "c.parquet#1",
+                                     "c.parquet#2", "d.txt"]
+    assert docs[5].text == rows[1]["text"] and docs[-1].text == "plain text file"
+    assert [d.key for d in local_documents(tmp_path / "*.j*")] == [d.key for d in docs[:6]]
+    with pytest.raises(ConfigError, match=r"data.text_field='body'.*has the fields text, id"):
+        local_documents(tmp_path / "a.jsonl", text_field="body")
+
+
+def test_head_split_takes_the_first_part_for_training():
+    docs = [Document("x", "a" * 90), Document("y", "b" * 10)]
+    train, val = split_documents(docs, 0.1, seed=0, mode="head")
+    assert train[0].text == "a" * 90 and val[0].text == "b" * 10
+
+
+def test_packing_marks_documents_for_the_model():
+    tok = ByteTokenizer()
+    tokens = pack([Document("a", "hi"), Document("b", "yo!")], tok)
+    assert tokens.tolist() == [256, 104, 105, 257, 256, 121, 111, 33, 257]
+    ids = np.asarray(segment_ids(tokens[None, :], tok.bos_id))[0]
+    assert ids.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 2]  # a new id exactly at each BOS

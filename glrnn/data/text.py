@@ -14,7 +14,9 @@ Pipeline (each step a pure function, :class:`TextData` ties them together for th
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from glrnn.config import ConfigError, DataConfig
 from glrnn.tokenizer import Tokenizer, from_name
 
 STDLIB = "stdlib"
+HUB = "hf:"
 _STDLIB_SKIP = ("site-packages", "dist-packages")
 _STDLIB_TESTS = ("test", "tests", "idle_test")
 
@@ -60,27 +63,80 @@ def _is_text(path: Path) -> bool:
         return b"\0" not in f.read(1024)
 
 
-def local_documents(source: str | Path) -> list[Document]:
-    """One document per file: ``source`` itself, or every non-hidden text file below it."""
-    root = Path(source).expanduser()
-    if root.is_file():
-        return [Document(root.name, _read(root))]
-    if not root.is_dir():
-        raise FileNotFoundError(f"data.source={str(source)!r}: no such file or directory")
-    docs = [Document(p.relative_to(root).as_posix(), _read(p))
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-            and _is_text(p)]
+TABLES = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' loader names
+
+
+def source_files(source: str | Path) -> tuple[Path, list[Path]]:
+    """(root, files) of a local source: a file, a folder (every non-hidden file below it) or a
+    glob; FileNotFoundError naming the source when nothing matches."""
+    text = str(Path(source).expanduser())
+    if glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        root = Path(os.path.commonpath([f.parent for f in files])) if files else Path()
+    else:
+        root = Path(text)
+        if root.is_file():
+            return root.parent, [root]
+        if not root.is_dir():
+            raise FileNotFoundError(f"data.source={str(source)!r}: no such file or directory")
+        files = [p for p in sorted(root.rglob("*")) if p.is_file() and not any(
+            part.startswith(".") for part in p.relative_to(root).parts)]
+    if not files:
+        raise FileNotFoundError(f"data.source={str(source)!r}: no files match")
+    return root, files
+
+
+def table_documents(path: Path, key: str, text_field: str) -> list[Document]:
+    """One document per row of a json/jsonl/parquet file, its text in ``text_field``."""
+    import datasets
+
+    table = datasets.load_dataset(TABLES[path.suffix], data_files=str(path), split="train")
+    if text_field not in table.column_names:
+        raise ConfigError(f"data.text_field={text_field!r}: {path} has the fields "
+                          f"{', '.join(table.column_names)}")
+    return [Document(f"{key}#{i}", text) for i, text in enumerate(table[text_field])
+            if isinstance(text, str)]
+
+
+def local_documents(source: str | Path, text_field: str = "text") -> list[Document]:
+    """Text files are one document each; json/jsonl/parquet files one document per row."""
+    root, files = source_files(source)
+    docs = []
+    for path in files:
+        key = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        if path.suffix in TABLES:
+            docs += table_documents(path, key, text_field)
+        elif _is_text(path):
+            docs.append(Document(key, _read(path)))
     if not docs:
-        raise FileNotFoundError(f"data.source={str(source)!r}: no text files in {root}")
+        raise ConfigError(f"data.source={str(source)!r}: no text in {len(files)} file(s)")
     return docs
 
 
-def load_documents(source: str, include_tests: bool = False) -> list[Document]:
-    """``stdlib`` for the embedded corpus, else a local file or folder."""
+def hub_documents(name: str, config: str, split: str, text_field: str) -> list[Document]:
+    """Rows of a Hugging Face hub dataset split (needs the network, or the datasets cache)."""
+    import datasets
+
+    try:
+        table = datasets.load_dataset(name, config or None, split=split)
+    except Exception as e:  # offline, unknown name, unknown split: say which and why
+        raise ConfigError(f"data.source='hf:{name}' (config {config or 'default'}, split "
+                          f"{split}) could not be loaded: {e}") from e
+    if text_field not in table.column_names:
+        raise ConfigError(f"data.text_field={text_field!r}: hf:{name} has the fields "
+                          f"{', '.join(table.column_names)}")
+    return [Document(f"{split}#{i}", text) for i, text in enumerate(table[text_field])
+            if isinstance(text, str) and text]
+
+
+def load_documents(source: str, include_tests: bool = False, text_field: str = "text",
+                   hub_config: str = "", hub_split: str = "train") -> list[Document]:
+    """``stdlib`` for the embedded corpus, ``hf:NAME`` for a hub dataset, else local files."""
     if source == STDLIB:
         return stdlib_documents(include_tests)
-    return local_documents(source)
+    if source.startswith(HUB):
+        return hub_documents(source[len(HUB):], hub_config, hub_split, text_field)
+    return local_documents(source, text_field)
 
 
 def _unit_hash(seed: int, key: str) -> float:
@@ -89,13 +145,21 @@ def _unit_hash(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_documents(docs: list[Document], val_fraction: float,
-                    seed: int) -> tuple[list[Document], list[Document]]:
-    """(train, validation); validation gets at least the document with the lowest hash."""
+def split_documents(docs: list[Document], val_fraction: float, seed: int,
+                    mode: str = "hash") -> tuple[list[Document], list[Document]]:
+    """(train, validation). ``hash``: a document goes to validation when a hash of
+    ``(seed, key)`` falls below ``val_fraction`` (at least the lowest-hash one does). ``head``:
+    the documents' text in order, the first ``1 - val_fraction`` of it to train and the rest
+    to validation (nanoGPT's split of a single file)."""
+    if mode == "head":
+        text = "".join(d.text for d in docs)
+        cut = int(len(text) * (1 - val_fraction))
+        return [Document("head", text[:cut])], [Document("tail", text[cut:])]
     if len(docs) < 2:
         keys = ", ".join(d.key for d in docs)
         raise ConfigError(f"{len(docs)} document ({keys}): the train/validation split is by "
-                          "document and needs at least 2 (give a folder of files)")
+                          "document and needs at least 2 (give a folder of files, or "
+                          "data.split=head)")
     hashes = [_unit_hash(seed, d.key) for d in docs]
     threshold = max(val_fraction, min(hashes) + 1e-12)
     train = [d for d, h in zip(docs, hashes, strict=True) if h >= threshold]
@@ -106,12 +170,22 @@ def split_documents(docs: list[Document], val_fraction: float,
 
 
 def pack(docs: list[Document], tokenizer: Tokenizer) -> np.ndarray:
-    """[T] tokens ``BOS d0 EOS BOS d1 EOS ...`` (uint16 if the vocabulary fits, else int32)."""
+    """[T] tokens ``BOS d0 EOS BOS d1 EOS ...`` (uint16 if the vocabulary fits, else int32),
+    tokenised with a batched ``datasets`` map."""
+    import datasets
+
     dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.int32
-    parts = []
-    for doc in docs:
-        parts += [[tokenizer.bos_id], tokenizer.encode(doc.text), [tokenizer.eos_id]]
-    return np.concatenate([np.asarray(p, dtype) for p in parts])
+    bos, eos = tokenizer.bos_id, tokenizer.eos_id
+
+    def encode(batch: dict[str, list[str]]) -> dict[str, list[np.ndarray]]:
+        return {"ids": [np.asarray([bos, *tokenizer.encode(text), eos], dtype)
+                        for text in batch["text"]]}
+
+    table = datasets.Dataset.from_dict({"text": [d.text for d in docs]})
+    table = table.map(encode, batched=True, batch_size=64, remove_columns=["text"],
+                      desc="tokenising", keep_in_memory=True)
+    table.set_format("numpy")
+    return np.concatenate(list(table["ids"])).astype(dtype)
 
 
 def segment_ids(tokens: np.ndarray | jax.Array, bos_id: int) -> jax.Array:
@@ -150,8 +224,9 @@ class TextData:
     def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
         self.cfg = cfg
         self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
-        train_docs, val_docs = split_documents(load_documents(cfg.source, cfg.include_tests),
-                                               cfg.val_fraction, cfg.seed)
+        docs = load_documents(cfg.source, cfg.include_tests, cfg.text_field, cfg.hub_config,
+                              cfg.hub_split)
+        train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.seed, cfg.split)
         self.train_tokens = pack(train_docs, self.tokenizer)
         val_tokens = pack(val_docs, self.tokenizer)
         window = cfg.seq_len + 1
