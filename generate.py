@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import tyro
 
-from glrnn.config import ConfigError, check
+from glrnn.cli import USER_ERRORS, report
+from glrnn.config import check
 from glrnn.generate import Generator, TextStream, load_run
 
 
@@ -30,9 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, name)
             check(value >= 0, f"--{name.replace('_', '-')}", value, ">= 0")
         _, tokenizer, model, params, _ = load_run(args.run)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, ConfigError) else 1
+    except USER_ERRORS as e:
+        return report(e)
     prompt = np.asarray([[tokenizer.bos_id, *tokenizer.encode(args.prompt)]], np.int32)
     stream = TextStream(tokenizer, lambda text: print(text, end="", flush=True))
     stream(prompt[:, 1:])

@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import tyro
 
-from glrnn.config import Config, ConfigError
+from glrnn.cli import USER_ERRORS, report
+from glrnn.config import Config
 from glrnn.train import train
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
 from glrnn.train.run import default_run_name
@@ -36,9 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
         train(cfg)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as e:
+        return report(e)
     return 0
 
 

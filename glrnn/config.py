@@ -131,6 +131,8 @@ class DataConfig:
     hub_config: str = ""  # hub datasets: the configuration name (e.g. wikitext-103-raw-v1)
     hub_split: str = "train"  # hub datasets: the split to read
     split: str = "hash"  # train/validation: "hash" by document, "head" first/last part of the text
+    streaming: bool = False  # stream the source (corpora larger than memory; glrnn/data/stream.py)
+    shuffle_buffer: int = 1000  # streaming: documents in the shuffle buffer
     tokenizer: str = "byte"  # "byte", or a file made by python -m glrnn.tokenizer_train
     include_tests: bool = False  # stdlib only: also the test suites (about 2.5x the text)
     seq_len: int = 256
@@ -144,11 +146,13 @@ class DataConfig:
         check(self.tokenizer == "byte" or self.tokenizer.endswith((".json", ".model")),
               "data.tokenizer", self.tokenizer,
               "'byte' or a tokenizer file (.json characters, .model SentencePiece)")
-        for name in ("seq_len", "batch_size", "val_windows"):
+        for name in ("seq_len", "batch_size", "val_windows", "shuffle_buffer"):
             _check_positive_int(f"data.{name}", getattr(self, name))
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,
               "0 < val_fraction < 1")
         check_choice("data.split", self.split, ("hash", "head"))
+        check(not (self.streaming and self.split == "head"), "data.split", self.split,
+              "'hash' when data.streaming is on")
         _check_seed("data.seed", self.seed)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import tyro
 
+from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
 from glrnn.data import TextData
 from glrnn.data.text import load_documents, pack, validation_windows
@@ -55,9 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check(args.batch_size >= 1, "--batch-size", args.batch_size, ">= 1")
         cfg, tokenizer, model, params, step = load_run(args.run)
         windows = eval_windows(args, cfg, tokenizer)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, ConfigError) else 1
+    except USER_ERRORS as e:
+        return report(e)
     batches = [windows[i:i + args.batch_size] for i in range(0, len(windows), args.batch_size)]
     result = evaluate(make_eval_step(model, tokenizer.bos_id), params, batches,
                       tokenizer.byte_lengths())

@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError
 from glrnn.train.metrics import read_metrics
 from glrnn.train.run import read_config
@@ -89,9 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        else Path("curves.png"))
     try:
         path = plot_runs(args.runs, out, args.x)
-    except (FileNotFoundError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except USER_ERRORS as e:
+        return report(e)
     print(f"curves written to {path}")
     return 0
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import tyro
 
-from glrnn.config import ConfigError, check, check_choice
+from glrnn.cli import USER_ERRORS, report
+from glrnn.config import check, check_choice
 from glrnn.data.text import load_documents
 from glrnn.tokenizer import from_name, save_char_vocabulary
 
@@ -76,9 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_sentencepiece(texts, out, args.kind, args.vocab_size, args.lines_per_piece,
                                 args.max_sentences)
         tokenizer = from_name(str(out))
-    except (ConfigError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, RuntimeError) as e:  # RuntimeError: SentencePiece
+        return report(e)
     print(f"{args.kind} tokenizer, vocabulary {tokenizer.vocab_size}, written to {out}")
     return 0
 

@@ -20,9 +20,13 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def test_default_recipe_loads():
-    assert DEFAULT_RECIPE in recipe_names()
-    assert isinstance(load_recipe(DEFAULT_RECIPE), Config)
+def test_every_recipe_loads_and_validates():
+    """Loading runs every check, the tokenizer's vocabulary against the model's included."""
+    names = recipe_names()
+    assert DEFAULT_RECIPE in names
+    assert {"stdlib-sp", "shakespeare-char", "wikitext103", "tinystories"} <= set(names)
+    for name in names:
+        assert isinstance(load_recipe(name), Config), name
 
 
 def test_unknown_recipe_lists_the_known_ones(capsys):

@@ -9,7 +9,7 @@ import pytest
 from tiny_lm import tiny_config, write_corpus
 
 from glrnn.config import ConfigError, DataConfig
-from glrnn.data import TextData
+from glrnn.data import StreamingTextData, TextData, make_data
 from glrnn.data.text import (
     Document,
     local_documents,
@@ -121,3 +121,26 @@ def test_packing_marks_documents_for_the_model():
     assert tokens.tolist() == [256, 104, 105, 257, 256, 121, 111, 33, 257]
     ids = np.asarray(segment_ids(tokens[None, :], tok.bos_id))[0]
     assert ids.tolist() == [1, 1, 1, 1, 2, 2, 2, 2, 2]  # a new id exactly at each BOS
+
+
+def test_streaming_resumes_exactly_across_epochs(tmp_path):
+    """Batches after a saved position equal an uninterrupted stream's, through an epoch end."""
+    rows = [{"body": f"document {i} " + "abc " * (5 + i % 7)} for i in range(40)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = DataConfig(source=str(tmp_path / "rows.jsonl"), text_field="body", streaming=True,
+                     seq_len=15, batch_size=4, val_fraction=0.2, val_windows=3,
+                     shuffle_buffer=8)
+    straight = make_data(cfg)
+    assert isinstance(straight, StreamingTextData) and straight.val.shape == (3, 16)
+    batches = [straight.train_batch(step) for step in range(1, 31)]
+    assert straight.epoch >= 1  # the 30 batches went past the end of the first epoch
+    first = make_data(cfg)
+    for step in range(1, 18):
+        np.testing.assert_array_equal(first.train_batch(step), batches[step - 1])
+    saved = json.loads(json.dumps(first.state()))  # what a checkpoint stores
+    resumed = make_data(cfg)
+    resumed.restore(saved)
+    for step in range(18, 31):
+        np.testing.assert_array_equal(resumed.train_batch(step), batches[step - 1])
+    np.testing.assert_array_equal(resumed.val, straight.val)
+    assert not np.array_equal(batches[0], batches[1])

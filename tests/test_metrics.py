@@ -87,7 +87,7 @@ def test_plot_command_draws_several_runs(tmp_path, capsys):
         (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         runs.append(str(run))
     out = tmp_path / "both.png"
-    assert plot_main([*runs, "--out", str(out), "--x", "elapsed"]) == 1  # no "elapsed" field...
+    assert plot_main([*runs, "--out", str(out), "--x", "elapsed"]) == 2  # no "elapsed" field
     assert plot_main([*runs, "--out", str(out)]) == 0
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

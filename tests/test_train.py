@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tiny_lm import tiny_config
 
-from glrnn.data import TextData
+from glrnn.data import TextData, make_data
 from glrnn.train import TrainingDiverged, train
 from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.train.metrics import read_metrics
@@ -35,6 +35,12 @@ class Rigged:
 
     def val_batches(self) -> list[np.ndarray]:
         return self.data.val_batches()
+
+    def state(self) -> dict:
+        return self.data.state()
+
+    def restore(self, state: dict) -> None:
+        self.data.restore(state)
 
     def train_batch(self, step: int) -> np.ndarray:
         batch = self.data.train_batch(step)
@@ -169,3 +175,16 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path):
     assert not partial.exists()
     np.testing.assert_array_equal(restored["w"], params["w"])
     assert meta == {"step": 1}
+
+
+def test_streaming_run_resumes_exactly(tmp_path):
+    """The data position (epoch, documents, leftover tokens) travels in the checkpoint."""
+    straight = tiny_config(tmp_path, "s", steps=8, checkpoint_every=4, eval_every=8)
+    straight = replace(straight, data=replace(straight.data, streaming=True, shuffle_buffer=4))
+    train(straight)
+    resumed = replace(straight, train=replace(straight.train, name="r"))
+    with pytest.raises(Interrupted):
+        train(resumed, Rigged(make_data(resumed.data), at=6, action="interrupt"))
+    train(resumed)
+    a, b = (read_metrics(tmp_path / "runs" / name) for name in ("s", "r"))
+    np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=0, atol=1e-6)

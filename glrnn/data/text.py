@@ -247,6 +247,13 @@ class TextData:
         return train_batch(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len,
                            self.cfg.seed, step)
 
+    def state(self) -> dict:
+        """The data position: nothing beyond the step (batches are a function of it)."""
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Nothing to restore (see ``state``)."""
+
     def val_batches(self) -> list[np.ndarray]:
         """The validation windows in batches of at most ``batch_size``: [b, seq_len + 1]."""
         size = self.cfg.batch_size

@@ -21,7 +21,7 @@ import optax
 from tqdm import tqdm
 
 from glrnn.config import Config
-from glrnn.data import TextData
+from glrnn.data import StreamingTextData, TextData, make_data
 from glrnn.data.text import segment_ids
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
@@ -41,6 +41,7 @@ from glrnn.train.sharding import (
 )
 
 Params = Any
+Data = TextData | StreamingTextData
 TrainStep = Callable[[Params, optax.OptState, jax.Array, jax.Array],
                      tuple[Params, optax.OptState, jax.Array, jax.Array]]
 
@@ -136,7 +137,7 @@ def evaluate(eval_step: Callable[[Params, jax.Array], jax.Array], params: Params
             "val_bits_per_token": loss / math.log(2), "val_ppl": math.exp(min(loss, 700.0))}
 
 
-def train(cfg: Config, data: TextData | None = None) -> TrainResult:
+def train(cfg: Config, data: Data | None = None) -> TrainResult:
     """Train ``cfg`` in ``OUT/NAME`` (resuming from its latest checkpoint if it has one)."""
     if not cfg.train.name:
         cfg = _with_name(cfg, default_run_name("run"))
@@ -144,7 +145,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     run_dir = run_dir_of(cfg).absolute()
     write_config(run_dir, cfg, tokenizer)
     point_latest(run_dir)
-    data = data if data is not None else TextData(cfg.data, tokenizer)
+    data = data if data is not None else make_data(cfg.data, tokenizer)
     model = LanguageModel(cfg.model)
     state = _initial_state(cfg, model)
     checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
@@ -152,7 +153,7 @@ def train(cfg: Config, data: TextData | None = None) -> TrainResult:
     metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
     try:
         if (latest := checkpoints.latest_step()) is not None:
-            state = _resume(state, checkpoints, latest)
+            state = _resume(state, checkpoints, latest, data)
             metrics.drop_after(state.step)
             tqdm.write(f"resuming {run_dir} from step {state.step}")
         val = _run(cfg, model, state, data, checkpoints, metrics, run_dir)
@@ -192,14 +193,16 @@ def _initial_state(cfg: Config, model: LanguageModel) -> State:
                  optimizer, mesh)
 
 
-def _resume(state: State, checkpoints: Checkpoints, step: int) -> State:
-    """``state`` with what checkpoint ``step`` holds (restored into the same shardings)."""
+def _resume(state: State, checkpoints: Checkpoints, step: int, data: Data) -> State:
+    """``state`` with what checkpoint ``step`` holds (restored into the same shardings); the
+    data continues from the position saved with it."""
     params, opt_state, meta = checkpoints.restore(step, state.params, state.opt_state)
+    data.restore(meta.get("data", {}))
     return replace(state, params=params, opt_state=opt_state, step=meta["step"],
                    dropout_key=key_from_json(meta["rng"]), elapsed=meta["elapsed"])
 
 
-def _run(cfg: Config, model: LanguageModel, state: State, data: TextData,
+def _run(cfg: Config, model: LanguageModel, state: State, data: Data,
          checkpoints: Checkpoints, metrics: MetricsLog, run_dir: Path) -> dict[str, float]:
     """Steps ``state.step + 1 .. cfg.train.steps``; returns the last validation figures."""
     tokenizer = data.tokenizer
@@ -256,7 +259,7 @@ def _run(cfg: Config, model: LanguageModel, state: State, data: TextData,
             if step % cfg.train.checkpoint_every == 0 or last:
                 checkpoints.save(step, params, opt_state,
                                  {"step": step, "rng": key_to_json(state.dropout_key),
-                                  "elapsed": elapsed},
+                                  "elapsed": elapsed, "data": data.state()},
                                  val_loss=val["val_loss"] if evaluated else None)
     finally:
         bar.close()

@@ -1,0 +1,138 @@
+"""Streaming text for corpora larger than memory: documents flow from disk or the hub through a
+shuffle buffer, are tokenised on the fly and packed into windows; nothing is held but the buffer.
+
+``data.streaming = true`` selects it (``make_data``). The source is read with
+``datasets.load_dataset(..., streaming=True)``: text files one document per file, json/jsonl/
+parquet one per row, ``hf:NAME`` a hub split. Train/validation are split by a hash of each
+document's text (``val_fraction``, seeded); validation is the first ``val_windows`` windows of
+the validation documents, fixed. Training windows are consecutive ``L + 1``-token slices of the
+packed stream ``BOS doc EOS BOS doc EOS ...`` of the shuffled training documents; at the end of
+the stream the next epoch reshuffles (``set_epoch``).
+
+Exact resume: :meth:`StreamingTextData.state` is (epoch, documents consumed, leftover tokens);
+:meth:`restore` rebuilds the same shuffled stream (a function of seed and epoch), skips the
+consumed documents and puts the leftover back, so the next batch is the one an uninterrupted
+run would have drawn. Skipping re-reads the skipped documents (no tokenising): resuming deep
+into an epoch costs a read of that part of the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from glrnn.config import ConfigError, DataConfig
+from glrnn.data.text import HUB, STDLIB, TABLES, source_files
+from glrnn.tokenizer import Tokenizer, from_name
+
+
+def _unit(seed: int, text: str) -> float:
+    digest = hashlib.sha256(f"{seed}/".encode() + text.encode("utf-8", "replace")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def stream_source(cfg: DataConfig) -> Any:
+    """An ``IterableDataset`` of rows with a ``text`` column (the documents, in file order)."""
+    import datasets
+
+    if cfg.source == STDLIB:
+        raise ConfigError("data.streaming=true: the stdlib corpus fits in memory; stream a "
+                          "file, folder, glob or hf:NAME source")
+    if cfg.source.startswith(HUB):
+        try:
+            stream = datasets.load_dataset(cfg.source[len(HUB):], cfg.hub_config or None,
+                                           split=cfg.hub_split, streaming=True)
+        except Exception as e:
+            raise ConfigError(f"data.source={cfg.source!r} could not be streamed: {e}") from e
+    else:
+        _, files = source_files(cfg.source)
+        kinds = {TABLES.get(p.suffix, "text") for p in files}
+        if len(kinds) > 1:
+            raise ConfigError(f"data.source={cfg.source!r}: streaming reads one kind of file at "
+                              f"a time, found {', '.join(sorted(kinds))}")
+        kind = kinds.pop()
+        extra = {"sample_by": "document"} if kind == "text" else {}
+        stream = datasets.load_dataset(kind, data_files=[str(p) for p in files], split="train",
+                                       streaming=True, **extra)
+    if cfg.text_field != "text":
+        stream = stream.rename_column(cfg.text_field, "text")
+    return stream.select_columns(["text"])
+
+
+class StreamingTextData:
+    """The training-data protocol over a stream: ``train_batch(step)`` (consecutive steps),
+    ``state()``, ``restore(state)``, ``val_batches()``, ``tokenizer``."""
+
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
+        self.shuffle_buffer = cfg.shuffle_buffer
+        self.source = stream_source(cfg)
+        self.val = self._validation_windows()
+        self.restore({"epoch": 0, "docs": 0, "buffer": []})
+
+    def _documents(self, train: bool) -> Any:
+        seed, fraction = self.cfg.seed, self.cfg.val_fraction
+        return self.source.filter(lambda row: (_unit(seed, row["text"]) >= fraction) == train)
+
+    def _tokens(self, docs: Iterator[dict[str, str]]) -> Iterator[list[int]]:
+        bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
+        for row in docs:
+            self.docs += 1
+            yield [bos, *self.tokenizer.encode(row["text"]), eos]
+
+    def _validation_windows(self) -> np.ndarray:
+        window, rows, buffer = self.cfg.seq_len + 1, [], []
+        bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
+        for row in self._documents(train=False):
+            buffer += [bos, *self.tokenizer.encode(row["text"]), eos]
+            while len(buffer) >= window and len(rows) < self.cfg.val_windows:
+                rows.append(buffer[:window])
+                buffer = buffer[self.cfg.seq_len:]  # contiguous: each target counted once
+            if len(rows) == self.cfg.val_windows:
+                break
+        if not rows:
+            raise ConfigError(f"the validation split of {self.cfg.source!r} (val_fraction="
+                              f"{self.cfg.val_fraction}) has fewer than one window of "
+                              f"data.seq_len + 1 = {window} tokens")
+        return np.asarray(rows, np.int32)
+
+    def _epoch_stream(self, epoch: int, skip: int) -> Iterator[list[int]]:
+        stream = self._documents(train=True).shuffle(seed=self.cfg.seed,
+                                                     buffer_size=self.shuffle_buffer)
+        stream.set_epoch(epoch)
+        return self._tokens(iter(stream.skip(skip)))
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able position: epoch, documents consumed in it, tokens not yet batched."""
+        return {"epoch": self.epoch, "docs": self.docs, "buffer": list(map(int, self.buffer))}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.epoch, self.docs, self.buffer = state["epoch"], state["docs"], list(state["buffer"])
+        self.pieces = self._epoch_stream(self.epoch, self.docs)
+
+    def _window(self) -> list[int]:
+        window = self.cfg.seq_len + 1
+        while len(self.buffer) < window:
+            piece = next(self.pieces, None)
+            if piece is None:  # end of the epoch: reshuffle and go on
+                if self.docs == 0:
+                    raise ConfigError(f"the training split of {self.cfg.source!r} is empty")
+                self.epoch, self.docs = self.epoch + 1, 0
+                self.pieces = self._epoch_stream(self.epoch, 0)
+                continue
+            self.buffer += piece
+        out, self.buffer = self.buffer[:window], self.buffer[window:]
+        return out
+
+    def train_batch(self, step: int) -> np.ndarray:
+        """[batch_size, seq_len + 1] int32: the next windows (``step`` only names the batch)."""
+        del step
+        return np.asarray([self._window() for _ in range(self.cfg.batch_size)], np.int32)
+
+    def val_batches(self) -> list[np.ndarray]:
+        size = self.cfg.batch_size
+        return [self.val[i:i + size] for i in range(0, len(self.val), size)]
