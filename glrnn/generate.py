@@ -1,17 +1,19 @@
-"""Generation: prefill the prompt in one parallel call, then decode in compiled chunks.
+"""Generation: prefill the prompts in parallel, then decode in compiled chunks.
 
-The prompt ``BOS + tokens`` runs through ``LanguageModel.__call__`` once, giving the carry and
-the logits of the next token. Decoding then runs ``LanguageModel.step`` inside a ``lax.scan``
-over ``chunk`` tokens (compiled once), and a Python loop over chunks hands each chunk to a
-callback, so text streams out without one Python call per token.
-
-Sampling is a pure function of (logits, key): greedy at temperature 0, else softmax at the
-temperature over the ``top_k`` most likely tokens (all when ``top_k`` is 0).
+Prompts (``BOS + tokens`` each) are left-padded to one length and run through
+``LanguageModel.__call__`` with segment ids 0 for the padding and 1 for the prompt, so the
+recurrent state is cleared where each prompt starts: padding never enters the state, and every
+row computes what its prompt alone would. Long prompts can be prefilled in chunks of
+``prefill_chunk`` positions, the carry passed along (a row whose prompt starts exactly at a
+chunk boundary has its carry cleared there). Decoding runs ``LanguageModel.step`` inside a
+``lax.scan`` over ``chunk`` tokens (compiled once per batch shape and sampling setting), and a
+Python loop over chunks hands each chunk to a callback, so text streams out without one Python
+call per token. Sampling: glrnn/sampling.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,23 +25,13 @@ import numpy as np
 from glrnn.config import Config
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params
+from glrnn.sampling import Sampling, sample
 from glrnn.tokenizer import Tokenizer
 from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.train.run import read_config
 
 Params = Any
-
-
-def sample(logits: jax.Array, key: jax.Array, temperature: float, top_k: int) -> jax.Array:
-    """Next tokens: logits [B, V], key -> [B] int32. Greedy when ``temperature == 0``; else
-    sample from softmax(logits / temperature) restricted to the ``top_k`` largest (0: all)."""
-    if temperature == 0:
-        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-    logits = logits.astype(jnp.float32) / temperature
-    if 0 < top_k < logits.shape[-1]:
-        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
-        logits = jnp.where(logits < kth, -jnp.inf, logits)
-    return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+GREEDY = Sampling(temperature=0.0)
 
 
 @dataclass(frozen=True)
@@ -48,66 +40,113 @@ class Generated:
     logits: np.ndarray  # [B, n, V] float32, the logits each token was sampled from
 
 
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens [B, P] int32, segment ids [B, P] int32: 0 on padding, 1 on the prompt)."""
+    length = max(len(p) for p in prompts)
+    if min(len(p) for p in prompts) == 0:
+        raise ValueError("every prompt needs at least one token (BOS)")
+    tokens = np.full((len(prompts), length), pad_id, np.int32)
+    segments = np.zeros((len(prompts), length), np.int32)
+    for row, prompt in enumerate(prompts):
+        tokens[row, length - len(prompt):] = prompt
+        segments[row, length - len(prompt):] = 1
+    return tokens, segments
+
+
+def clear_rows(carry: Any, rows: np.ndarray) -> Any:
+    """The carry (a pytree of [B, ...] arrays) with the states of ``rows`` (bool [B]) zeroed."""
+    rows = jnp.asarray(rows)
+    return jax.tree.map(lambda c: jnp.where(rows.reshape((-1,) + (1,) * (c.ndim - 1)), 0, c),
+                        carry)
+
+
 class Generator:
     """Prefill + chunked decode for one model and its parameters."""
 
-    def __init__(self, model: LanguageModel, params: Params, chunk: int = 16) -> None:
+    def __init__(self, model: LanguageModel, params: Params, chunk: int = 16,
+                 prefill_chunk: int = 0) -> None:
         self.model, self.params, self.chunk = model, params, chunk
+        self.prefill_chunk = prefill_chunk
         self._prefill = jax.jit(self._prefill_fn)
-        self._decode = jax.jit(self._decode_fn, static_argnames=("temperature", "top_k"))
+        self._decode = jax.jit(self._decode_fn, static_argnames=("settings",))
 
-    def _prefill_fn(self, params: Params, tokens: jax.Array) -> tuple[jax.Array, Any]:
-        """tokens [B, P] -> (logits of the next token [B, V], carry)."""
-        logits, carry = self.model.apply({"params": params}, tokens, deterministic=True)
+    def _prefill_fn(self, params: Params, tokens: jax.Array, segments: jax.Array,
+                    carry: Any) -> tuple[jax.Array, Any]:
+        """tokens, segments [B, P], carry or None -> (logits of the next token [B, V], carry)."""
+        logits, carry = self.model.apply({"params": params}, tokens, carry,
+                                         segment_ids=segments, deterministic=True)
         return logits[:, -1], carry
 
-    def _decode_fn(self, params: Params, logits: jax.Array, carry: Any, key: jax.Array, *,
-                   temperature: float, top_k: int):
+    def prefill(self, tokens: np.ndarray, segments: np.ndarray) -> tuple[jax.Array, Any]:
+        """The whole prompt batch at once, or in chunks of ``prefill_chunk`` positions."""
+        size = self.prefill_chunk or tokens.shape[1]
+        carry = None
+        for start in range(0, tokens.shape[1], size):
+            if carry is not None:  # rows whose prompt starts right here drop the padding's state
+                carry = clear_rows(carry, segments[:, start] != segments[:, start - 1])
+            logits, carry = self._prefill(self.params, jnp.asarray(tokens[:, start:start + size]),
+                                          jnp.asarray(segments[:, start:start + size]), carry)
+        return logits, carry
+
+    def _decode_fn(self, params: Params, logits: jax.Array, carry: Any, seen: jax.Array | None,
+                   key: jax.Array, *, settings: Sampling):
         """``chunk`` steps from (logits [B, V], carry): sample, then step the model.
-        -> (tokens [B, chunk], the logits they came from [B, chunk, V], last logits, carry)."""
+        -> (tokens [B, chunk], the logits they came from [B, chunk, V], last logits, carry,
+        seen)."""
 
         def body(state, step_key):
-            logits, carry = state
-            token = sample(logits, step_key, temperature, top_k)
+            logits, carry, seen = state
+            token = sample(logits, step_key, settings, seen)
+            if seen is not None:
+                seen = seen.at[jnp.arange(token.shape[0]), token].set(True)
             next_logits, carry = self.model.apply({"params": params}, token, carry,
                                                   method="step")
-            return (next_logits, carry), (token, logits)
+            return (next_logits, carry, seen), (token, logits)
 
         keys = jax.random.split(key, self.chunk)
-        (logits, carry), (tokens, used) = jax.lax.scan(body, (logits, carry), keys)
-        return tokens.T, jnp.swapaxes(used, 0, 1), logits, carry
+        (logits, carry, seen), (tokens, used) = jax.lax.scan(body, (logits, carry, seen), keys)
+        return tokens.T, jnp.swapaxes(used, 0, 1), logits, carry, seen
 
-    def generate(self, prompt: np.ndarray, max_new_tokens: int, *, temperature: float = 1.0,
-                 top_k: int = 0, seed: int = 0, stop_id: int | None = None,
+    def generate(self, prompts: Sequence[Sequence[int]] | np.ndarray, max_new_tokens: int, *,
+                 sampling: Sampling = GREEDY, seed: int = 0, stop_id: int | None = None,
+                 pad_id: int = 0,
                  on_chunk: Callable[[np.ndarray], None] | None = None) -> Generated:
-        """Continue ``prompt`` [B, P] int32 (P >= 1) by up to ``max_new_tokens`` tokens.
+        """Continue each prompt (lists of ids of any lengths >= 1, or an array [B, P]) by up to
+        ``max_new_tokens`` tokens.
 
         ``on_chunk`` gets each chunk's tokens [B, <= chunk] as it is decoded. With ``stop_id``
         (B = 1) decoding ends after that token, which is kept as the last one.
         """
-        logits, carry = self._prefill(self.params, jnp.asarray(prompt, jnp.int32))
+        tokens, segments = left_pad([list(map(int, p)) for p in prompts], pad_id)
+        logits, carry = self.prefill(tokens, segments)
+        seen = None
+        if sampling.repetition_penalty != 1.0:
+            seen = np.zeros(logits.shape, bool)
+            rows, cols = np.nonzero(segments)
+            seen[rows, tokens[rows, cols]] = True
+            seen = jnp.asarray(seen)
         key = jax.random.key(seed)
-        tokens = [np.zeros((logits.shape[0], 0), np.int32)]
+        out = [np.zeros((logits.shape[0], 0), np.int32)]
         used = [np.zeros((logits.shape[0], 0, logits.shape[1]), np.float32)]
         produced = 0
         while produced < max_new_tokens:
             key, chunk_key = jax.random.split(key)
-            chunk_tokens, chunk_logits, logits, carry = self._decode(
-                self.params, logits, carry, chunk_key, temperature=temperature, top_k=top_k)
+            chunk_tokens, chunk_logits, logits, carry, seen = self._decode(
+                self.params, logits, carry, seen, chunk_key, settings=sampling)
             n = min(self.chunk, max_new_tokens - produced)
             chunk_tokens, chunk_logits = np.asarray(chunk_tokens[:, :n]), chunk_logits[:, :n]
             stops = np.flatnonzero(chunk_tokens[0] == stop_id) if stop_id is not None else []
             if len(stops):
                 n = int(stops[0]) + 1
                 chunk_tokens, chunk_logits = chunk_tokens[:, :n], chunk_logits[:, :n]
-            tokens.append(chunk_tokens)
+            out.append(chunk_tokens)
             used.append(np.asarray(chunk_logits))
             produced += n
             if on_chunk is not None:
                 on_chunk(chunk_tokens)
             if len(stops):
                 break
-        return Generated(np.concatenate(tokens, axis=1), np.concatenate(used, axis=1))
+        return Generated(np.concatenate(out, axis=1), np.concatenate(used, axis=1))
 
 
 class TextStream:

@@ -57,7 +57,7 @@ def segment_resets(segment_ids: jax.Array) -> jax.Array:
     """bool [B, L] from int [B, L]: True where a position's segment differs from the one before
     it (position 0 is never a reset: it continues whatever carry is given)."""
     changed = segment_ids[:, 1:] != segment_ids[:, :-1]
-    return jnp.concatenate([jnp.zeros_like(changed[:, :1]), changed], axis=1)
+    return jnp.concatenate([jnp.zeros((segment_ids.shape[0], 1), bool), changed], axis=1)
 
 
 def channel_resets(segment_ids: jax.Array | None) -> jax.Array | None:

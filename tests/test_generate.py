@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from tiny_lm import load_script, tiny_config
 
-from glrnn.generate import Generator, TextStream, sample
+from glrnn.config import ConfigError
+from glrnn.generate import Generator, TextStream
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params, init_params
+from glrnn.sampling import Sampling, filter_logits, sample
 from glrnn.tokenizer import ByteTokenizer
 from glrnn.train.checkpoint import Checkpoints
 from glrnn.train.optim import make_optimizer
@@ -19,13 +21,72 @@ from glrnn.train.run import run_dir_of, write_config
 generate_cli = load_script("generate")
 
 
-def test_sample_greedy_and_top_k():
-    logits = jnp.array([[0.0, 3.0, 1.0, 2.0], [5.0, 0.0, 0.0, 4.9]])
+def reference_filter(logits, temperature, top_k=0, top_p=1.0, min_p=0.0, penalty=1.0,
+                     seen=None):
+    """The filters written out in numpy, one row at a time."""
+    out = []
+    for row, x in enumerate(np.asarray(logits, np.float64)):
+        x = x.copy()
+        if seen is not None:
+            s = seen[row]
+            x[s] = np.where(x[s] > 0, x[s] / penalty, x[s] * penalty)
+        x = x / temperature
+        if 0 < top_k < len(x):
+            x[x < np.sort(x)[-top_k]] = -np.inf
+        p = np.exp(x - x.max())
+        p /= p.sum()
+        order = np.argsort(-x, kind="stable")
+        kept, mass = [], 0.0
+        for i in order:
+            if mass >= top_p:
+                break
+            kept.append(i)
+            mass += p[i]
+        x[[i for i in range(len(x)) if i not in kept]] = -np.inf
+        p = np.exp(x - x[np.isfinite(x)].max())
+        p /= p.sum()
+        x[p < min_p * p.max()] = -np.inf
+        out.append(x)
+    return np.array(out)
+
+
+LOGITS = np.array([[0.0, 3.0, 1.0, 2.0, -1.0, 2.5], [5.0, 0.1, -2.0, 4.9, 1.0, 0.5]],
+                  np.float32)
+SEEN = np.array([[0, 1, 0, 0, 1, 0], [1, 0, 0, 0, 0, 1]], bool)
+
+
+@pytest.mark.parametrize("settings", [
+    {"temperature": 0.7}, {"temperature": 1.0, "top_k": 3}, {"temperature": 1.3, "top_p": 0.6},
+    {"temperature": 1.0, "min_p": 0.3}, {"temperature": 0.9, "repetition_penalty": 1.8},
+    {"temperature": 1.1, "top_k": 4, "top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3}])
+def test_filters_match_numpy_reference(settings):
+    sampling = Sampling(**settings)
+    got = filter_logits(jnp.asarray(LOGITS), sampling, jnp.asarray(SEEN))
+    ref = reference_filter(LOGITS, sampling.temperature, sampling.top_k, sampling.top_p,
+                           sampling.min_p, sampling.repetition_penalty, SEEN)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+    np.testing.assert_allclose(np.asarray(got)[np.isfinite(ref)], ref[np.isfinite(ref)],
+                               rtol=1e-5)
+    # samples only ever land on the kept tokens
+    draws = jax.vmap(lambda k: sample(jnp.asarray(LOGITS), k, sampling, jnp.asarray(SEEN)))(
+        jax.random.split(jax.random.key(0), 300))
+    for row in range(2):
+        assert set(np.unique(draws[:, row])) <= set(np.flatnonzero(np.isfinite(ref[row])))
+
+
+def test_greedy_with_penalty_and_bad_settings():
     key = jax.random.key(0)
-    np.testing.assert_array_equal(sample(logits, key, 0.0, 0), [1, 0])
-    np.testing.assert_array_equal(sample(logits, key, 1.0, 1), [1, 0])
-    draws = jax.vmap(lambda k: sample(logits, k, 2.0, 2))(jax.random.split(key, 200))
-    assert set(np.unique(draws[:, 0])) == {1, 3} and set(np.unique(draws[:, 1])) == {0, 3}
+    np.testing.assert_array_equal(sample(jnp.asarray(LOGITS), key, Sampling(0.0)), [1, 0])
+    penalised = sample(jnp.asarray(LOGITS), key, Sampling(0.0, repetition_penalty=2.0),
+                       jnp.asarray(SEEN))
+    np.testing.assert_array_equal(penalised, [5, 3])  # 3.0/2 < 2.5; 5.0/2 < 4.9
+    for bad, match in [({"temperature": -1.0}, "--temperature=-1.0"),
+                       ({"top_p": 0.0}, r"--top-p=0.0: expected in \(0, 1\]"),
+                       ({"top_p": 1.5}, "--top-p=1.5"), ({"top_k": -2}, "--top-k=-2"),
+                       ({"min_p": 1.0}, "--min-p=1.0"),
+                       ({"repetition_penalty": 0.5}, "--repetition-penalty=0.5")]:
+        with pytest.raises(ConfigError, match=match):
+            Sampling(**bad)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +100,7 @@ def tiny_model(tmp_path_factory):
 def test_decoding_from_the_carry_matches_the_parallel_forward(tiny_model):
     _, model, params = tiny_model
     prompt = np.array([[256, 104, 105]], np.int32)
-    out = Generator(model, params, chunk=8).generate(prompt, 20, temperature=0.0)
+    out = Generator(model, params, chunk=8).generate(prompt, 20)
     assert out.tokens.shape == (1, 20) and out.logits.shape == (1, 20, 259)
     # greedy: token i is the argmax of the logits it was sampled from ...
     np.testing.assert_array_equal(out.tokens, out.logits.argmax(-1))
@@ -54,13 +115,36 @@ def test_decoding_from_the_carry_matches_the_parallel_forward(tiny_model):
 def test_stop_token_ends_generation(tiny_model):
     _, model, params = tiny_model
     prompt = np.array([[256]], np.int32)
-    out = Generator(model, params, chunk=4).generate(prompt, 10, temperature=0.0)
+    out = Generator(model, params, chunk=4).generate(prompt, 10)
     stop = int(out.tokens[0, 5])
-    stopped = Generator(model, params, chunk=4).generate(prompt, 10, temperature=0.0,
-                                                         stop_id=stop)
+    stopped = Generator(model, params, chunk=4).generate(prompt, 10, stop_id=stop)
     first = int(np.flatnonzero(out.tokens[0] == stop)[0])
     np.testing.assert_array_equal(stopped.tokens, out.tokens[:, :first + 1])
     assert Generator(model, params).generate(prompt, 0).tokens.shape == (1, 0)
+
+
+def test_uneven_prompts_generate_what_each_generates_alone(tiny_model):
+    """Left padding never enters the state: every row of a padded batch (greedy) gives the
+    tokens and logits of its prompt run alone, with or without chunked prefill."""
+    _, model, params = tiny_model
+    prompts = [[256, 104, 105, 32, 116, 104, 101], [256], [256, 97, 98]]
+    alone = [Generator(model, params, chunk=4).generate([p], 9) for p in prompts]
+    for prefill_chunk in (0, 3, 2):  # 2 and 3: some prompt starts exactly on a chunk edge
+        batch = Generator(model, params, chunk=4, prefill_chunk=prefill_chunk).generate(
+            prompts, 9, pad_id=258)
+        for row, single in enumerate(alone):
+            np.testing.assert_array_equal(batch.tokens[row], single.tokens[0])
+            np.testing.assert_allclose(batch.logits[row], single.logits[0], rtol=2e-5,
+                                       atol=2e-5)
+
+
+def test_chunked_prefill_equals_one_pass(tiny_model):
+    _, model, params = tiny_model
+    prompt = np.array([[256, *range(60, 90)]], np.int32)
+    whole = Generator(model, params).prefill(prompt, np.ones_like(prompt))
+    chunked = Generator(model, params, prefill_chunk=7).prefill(prompt, np.ones_like(prompt))
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(chunked), strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
 
 
 def test_text_stream_waits_for_whole_characters():
@@ -80,7 +164,11 @@ def test_cli_without_a_run_directory(tmp_path, capsys):
     assert generate_cli.main(["--run", str(tmp_path)]) == 1
     assert "not a run directory" in capsys.readouterr().err
     assert generate_cli.main(["--run", str(tmp_path), "--temperature", "-1"]) == 2
-    assert capsys.readouterr().err == "error: --temperature=-1.0: expected >= 0\n"
+    assert generate_cli.main(["--run", str(tmp_path), "--top-p", "1.5"]) == 2
+    assert generate_cli.main(["--run", str(tmp_path), "--max-new-tokens", "0"]) == 2
+    assert capsys.readouterr().err == ("error: --temperature=-1.0: expected >= 0 (0: greedy)\n"
+                                       "error: --top-p=1.5: expected in (0, 1]\n"
+                                       "error: --max-new-tokens=0: expected > 0\n")
 
 
 def test_cli_on_a_run_without_checkpoints(tiny_model, capsys):

@@ -108,6 +108,7 @@ def test_segment_resets_mark_changes_not_the_first_position():
     ids = jnp.array([[3, 3, 4, 4, 4, 7], [1, 2, 2, 2, 2, 2]])
     expected = [[0, 0, 1, 0, 0, 1], [0, 1, 0, 0, 0, 0]]
     np.testing.assert_array_equal(segment_resets(ids), np.array(expected, bool))
+    np.testing.assert_array_equal(segment_resets(ids[:, :1]), np.zeros((2, 1), bool))
 
 
 @pytest.mark.parametrize("chunk_size", [1, 5, 13, 64])
