@@ -1,4 +1,10 @@
-"""Stream text from a trained run: ``python generate.py --run runs/latest --prompt "def "``."""
+"""Stream text from a trained run: ``python generate.py --run runs/latest --prompt "def "``.
+
+``--save-state FILE`` stores the recurrent state after the generation and ``--load-state FILE``
+continues from one (the prompt, if any, is read on top of it); ``--interactive`` reads prompts
+line by line from standard input and keeps the state between them. ``--num-samples N`` draws N
+continuations of the prompt at once (printed one after another).
+"""
 
 from __future__ import annotations
 
@@ -6,45 +12,95 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import check
-from glrnn.generate import Generator, TextStream, load_run
+from glrnn.generate import Generator, TextStream, load_run, zero_carry
 from glrnn.sampling import Sampling
+from glrnn.state import load_state, model_identity, save_state
 
 
 @dataclass(frozen=True)
 class Args:
     run: str = "runs/latest"  # run directory (config.json + checkpoints/)
-    prompt: str = ""  # text to continue; empty starts from BOS alone
+    prompt: str = ""  # text to continue; empty starts from BOS alone (or the loaded state)
     max_new_tokens: int = 256
     temperature: float = 0.8  # 0: greedy
     top_k: int = 0  # sample among the k most likely tokens; 0: all
     top_p: float = 1.0  # sample among the most likely tokens holding this much probability
     min_p: float = 0.0  # drop tokens less likely than min_p x the most likely one
     repetition_penalty: float = 1.0  # > 1 makes tokens already in the text less likely
+    stop: tuple[str, ...] = ()  # stop when one of these strings appears (EOS always stops)
+    num_samples: int = 1
     seed: int = 0
+    save_state: str = ""  # write the state after generating to this file
+    load_state: str = ""  # continue from a state saved by --save-state
+    interactive: bool = False  # read prompts from stdin, one per line, keeping the state
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
     try:
         check(args.max_new_tokens > 0, "--max-new-tokens", args.max_new_tokens, "> 0")
+        check(args.num_samples >= 1, "--num-samples", args.num_samples, ">= 1")
+        check(args.num_samples == 1 or not (args.save_state or args.load_state
+                                             or args.interactive),
+              "--num-samples", args.num_samples, "1 with --save-state, --load-state or "
+              "--interactive")
         sampling = Sampling(args.temperature, args.top_k, args.top_p, args.min_p,
                             args.repetition_penalty)
-        _, tokenizer, model, params, _ = load_run(args.run)
+        cfg, tokenizer, model, params, step = load_run(args.run)
+        identity = model_identity(cfg, tokenizer, step)
+        generator = Generator(model, params)
+        history: list[int] = []
+        logits = carry = None
+        if args.load_state:
+            carry, logits, history = load_state(args.load_state, identity,
+                                                zero_carry(model, params, 1))
+            logits, carry = jnp.asarray(logits), jax.tree.map(jnp.asarray, carry)
     except USER_ERRORS as e:
         return report(e)
-    prompt = np.asarray([[tokenizer.bos_id, *tokenizer.encode(args.prompt)]], np.int32)
-    stream = TextStream(tokenizer, lambda text: print(text, end="", flush=True))
-    stream(prompt[:, 1:])
-    Generator(model, params).generate(
-        prompt, args.max_new_tokens, sampling=sampling, seed=args.seed,
-        stop_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, on_chunk=stream)
-    stream.close()
-    print(flush=True)
+
+    def turn(text: str, seed: int) -> None:
+        nonlocal logits, carry, history
+        prompt = tokenizer.encode(text)
+        if carry is None:  # a fresh sequence starts with BOS
+            prompt = [tokenizer.bos_id, *prompt]
+        if prompt:
+            ids = np.asarray([prompt] * args.num_samples, np.int32)
+            state = None if carry is None else jax.tree.map(
+                lambda c: jnp.repeat(c, args.num_samples, axis=0), carry)
+            logits, carry = generator.prefill(ids, np.ones_like(ids), state)
+        history += prompt
+        streams = [TextStream(tokenizer, lambda s: print(s, end="", flush=True), args.stop)
+                   for _ in range(args.num_samples)]
+        single = args.num_samples == 1
+        if single:
+            print(text, end="", flush=True)
+        out = generator.decode(logits, carry, args.max_new_tokens, sampling=sampling, seed=seed,
+                               stop_id=tokenizer.eos_id if single else None,
+                               on_chunk=streams[0] if single else None)
+        logits, carry = generator.logits, generator.carry
+        history += out.tokens[0].tolist()
+        for i, stream in enumerate(streams):
+            if not single:
+                print(f"--- sample {i + 1} ---\n{text}", end="")
+                stream(out.tokens[i:i + 1])
+            stream.close()
+            print(flush=True)
+
+    if args.interactive:
+        for i, line in enumerate(sys.stdin):
+            turn(line.rstrip("\n"), args.seed + i)
+    else:
+        turn(args.prompt, args.seed)
+    if args.save_state:
+        path = save_state(args.save_state, carry, logits, history, identity=identity)
+        print(f"state after {len(history)} tokens saved to {path}", file=sys.stderr)
     return 0
 
 

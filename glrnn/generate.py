@@ -77,10 +77,11 @@ class Generator:
                                          segment_ids=segments, deterministic=True)
         return logits[:, -1], carry
 
-    def prefill(self, tokens: np.ndarray, segments: np.ndarray) -> tuple[jax.Array, Any]:
-        """The whole prompt batch at once, or in chunks of ``prefill_chunk`` positions."""
+    def prefill(self, tokens: np.ndarray, segments: np.ndarray,
+                carry: Any = None) -> tuple[jax.Array, Any]:
+        """The whole prompt batch at once, or in chunks of ``prefill_chunk`` positions, from
+        ``carry`` (None: the zero state)."""
         size = self.prefill_chunk or tokens.shape[1]
-        carry = None
         for start in range(0, tokens.shape[1], size):
             if carry is not None:  # rows whose prompt starts right here drop the padding's state
                 carry = clear_rows(carry, segments[:, start] != segments[:, start - 1])
@@ -89,33 +90,38 @@ class Generator:
         return logits, carry
 
     def _decode_fn(self, params: Params, logits: jax.Array, carry: Any, seen: jax.Array | None,
-                   key: jax.Array, *, settings: Sampling):
-        """``chunk`` steps from (logits [B, V], carry): sample, then step the model.
+                   key: jax.Array, steps: jax.Array, *, settings: Sampling):
+        """``chunk`` steps from (logits [B, V], carry): sample, then step the model; only the
+        first ``steps`` of them advance the state (so a short last chunk ends exactly).
         -> (tokens [B, chunk], the logits they came from [B, chunk, V], last logits, carry,
         seen)."""
 
-        def body(state, step_key):
+        def body(state, inputs):
             logits, carry, seen = state
+            step_key, index = inputs
             token = sample(logits, step_key, settings, seen)
-            if seen is not None:
-                seen = seen.at[jnp.arange(token.shape[0]), token].set(True)
-            next_logits, carry = self.model.apply({"params": params}, token, carry,
-                                                  method="step")
-            return (next_logits, carry, seen), (token, logits)
+            new_seen = None if seen is None else seen.at[jnp.arange(token.shape[0]), token].set(
+                True)
+            next_logits, next_carry = self.model.apply({"params": params}, token, carry,
+                                                       method="step")
+            new = (next_logits, next_carry, new_seen)
+            state = jax.tree.map(lambda n, o: jnp.where(index < steps, n, o), new, state)
+            return state, (token, logits)
 
-        keys = jax.random.split(key, self.chunk)
-        (logits, carry, seen), (tokens, used) = jax.lax.scan(body, (logits, carry, seen), keys)
+        inputs = (jax.random.split(key, self.chunk), jnp.arange(self.chunk))
+        (logits, carry, seen), (tokens, used) = jax.lax.scan(body, (logits, carry, seen), inputs)
         return tokens.T, jnp.swapaxes(used, 0, 1), logits, carry, seen
 
     def generate(self, prompts: Sequence[Sequence[int]] | np.ndarray, max_new_tokens: int, *,
                  sampling: Sampling = GREEDY, seed: int = 0, stop_id: int | None = None,
                  pad_id: int = 0,
-                 on_chunk: Callable[[np.ndarray], None] | None = None) -> Generated:
+                 on_chunk: Callable[[np.ndarray], bool | None] | None = None) -> Generated:
         """Continue each prompt (lists of ids of any lengths >= 1, or an array [B, P]) by up to
         ``max_new_tokens`` tokens.
 
-        ``on_chunk`` gets each chunk's tokens [B, <= chunk] as it is decoded. With ``stop_id``
-        (B = 1) decoding ends after that token, which is kept as the last one.
+        ``on_chunk`` gets each chunk's tokens [B, <= chunk] as it is decoded and may return True
+        to end decoding there. With ``stop_id`` (B = 1) decoding ends after that token, which is
+        kept as the last one.
         """
         tokens, segments = left_pad([list(map(int, p)) for p in prompts], pad_id)
         logits, carry = self.prefill(tokens, segments)
@@ -124,52 +130,88 @@ class Generator:
             seen = np.zeros(logits.shape, bool)
             rows, cols = np.nonzero(segments)
             seen[rows, tokens[rows, cols]] = True
-            seen = jnp.asarray(seen)
+        return self.decode(logits, carry, max_new_tokens, sampling=sampling, seed=seed,
+                           stop_id=stop_id, seen=seen, on_chunk=on_chunk)
+
+    def decode(self, logits: jax.Array, carry: Any, max_new_tokens: int, *,
+               sampling: Sampling = GREEDY, seed: int = 0, stop_id: int | None = None,
+               seen: np.ndarray | None = None,
+               on_chunk: Callable[[np.ndarray], bool | None] | None = None) -> Generated:
+        """Decode from the next-token ``logits`` [B, V] and ``carry`` (after a prefill, or a
+        saved state); ``seen`` [B, V] bool: tokens the repetition penalty counts."""
+        self.logits = self.carry = None
+        if sampling.repetition_penalty != 1.0:
+            seen = jnp.asarray(np.zeros(logits.shape, bool) if seen is None else seen)
+        else:
+            seen = None
         key = jax.random.key(seed)
         out = [np.zeros((logits.shape[0], 0), np.int32)]
         used = [np.zeros((logits.shape[0], 0, logits.shape[1]), np.float32)]
         produced = 0
         while produced < max_new_tokens:
             key, chunk_key = jax.random.split(key)
-            chunk_tokens, chunk_logits, logits, carry, seen = self._decode(
-                self.params, logits, carry, seen, chunk_key, settings=sampling)
             n = min(self.chunk, max_new_tokens - produced)
+            before = (logits, carry, seen)
+            chunk_tokens, chunk_logits, logits, carry, seen = self._decode(
+                self.params, *before, chunk_key, np.int32(n), settings=sampling)
             chunk_tokens, chunk_logits = np.asarray(chunk_tokens[:, :n]), chunk_logits[:, :n]
             stops = np.flatnonzero(chunk_tokens[0] == stop_id) if stop_id is not None else []
-            if len(stops):
+            if len(stops):  # redo the chunk so that the state ends right after the stop token
                 n = int(stops[0]) + 1
+                _, _, logits, carry, seen = self._decode(
+                    self.params, *before, chunk_key, np.int32(n), settings=sampling)
                 chunk_tokens, chunk_logits = chunk_tokens[:, :n], chunk_logits[:, :n]
             out.append(chunk_tokens)
             used.append(np.asarray(chunk_logits))
             produced += n
-            if on_chunk is not None:
-                on_chunk(chunk_tokens)
-            if len(stops):
+            asked_to_stop = on_chunk is not None and on_chunk(chunk_tokens)
+            if len(stops) or asked_to_stop:
                 break
+        self.logits, self.carry = logits, carry  # where a later call (or a saved state) goes on
         return Generated(np.concatenate(out, axis=1), np.concatenate(used, axis=1))
 
 
 class TextStream:
-    """Turns chunks of token ids into text pieces, holding back a trailing partial character
-    (decoded as U+FFFD) until the next chunk completes it."""
+    """Turns chunks of generated token ids into text pieces as they come, holding back a
+    trailing partial character (decoded as U+FFFD) and anything that may be the start of a stop
+    string; ``__call__`` returns True once a stop string has appeared (the text is cut before
+    it)."""
 
-    def __init__(self, tokenizer: Tokenizer, write: Callable[[str], None]) -> None:
-        self.tokenizer, self.write = tokenizer, write
+    def __init__(self, tokenizer: Tokenizer, write: Callable[[str], None],
+                 stop: Sequence[str] = ()) -> None:
+        self.tokenizer, self.write, self.stop = tokenizer, write, [s for s in stop if s]
+        self.hold = max((len(s) for s in self.stop), default=1) - 1
         self.ids: list[int] = []
         self.shown = 0
+        self.stopped = False
 
-    def __call__(self, chunk: np.ndarray) -> None:
-        """chunk [1, n] int: the next tokens of the one sequence."""
+    def __call__(self, chunk: np.ndarray) -> bool:
+        """chunk [1, n] int: the next tokens of the one sequence -> whether to stop."""
+        if self.stopped:
+            return True
         self.ids += chunk[0].tolist()
-        self._emit(self.tokenizer.decode(self.ids).rstrip("\ufffd"))
+        text = self.tokenizer.decode(self.ids)
+        cuts = [i for i in (text.find(s) for s in self.stop) if i >= 0]
+        if cuts:
+            self.stopped = True
+            self._emit(text[:min(cuts)])
+            return True
+        self._emit(text.rstrip("\ufffd")[:max(0, len(text) - self.hold)])
+        return False
 
     def close(self) -> None:
-        self._emit(self.tokenizer.decode(self.ids))
+        if not self.stopped:
+            self._emit(self.tokenizer.decode(self.ids))
 
     def _emit(self, text: str) -> None:
         if len(text) > self.shown:
             self.write(text[self.shown:])
             self.shown = len(text)
+
+
+def zero_carry(model: LanguageModel, params: Params, batch_size: int) -> Any:
+    """The model's zero state for ``batch_size`` sequences."""
+    return model.apply({"params": params}, batch_size, method="init_carry")
 
 
 def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,10 +11,11 @@ import pytest
 from tiny_lm import load_script, tiny_config
 
 from glrnn.config import ConfigError
-from glrnn.generate import Generator, TextStream
+from glrnn.generate import Generator, TextStream, zero_carry
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params, init_params
 from glrnn.sampling import Sampling, filter_logits, sample
+from glrnn.state import load_state, model_identity, save_state
 from glrnn.tokenizer import ByteTokenizer
 from glrnn.train.checkpoint import Checkpoints
 from glrnn.train.optim import make_optimizer
@@ -178,7 +181,8 @@ def test_cli_on_a_run_without_checkpoints(tiny_model, capsys):
     assert "has no checkpoints yet" in capsys.readouterr().err
 
 
-def test_cli_generates_from_an_empty_prompt(tiny_model, capsys):
+@pytest.fixture(scope="module")
+def saved_run(tiny_model):
     cfg, _, params = tiny_model
     run_dir = run_dir_of(cfg)
     write_config(run_dir, cfg, ByteTokenizer())
@@ -186,8 +190,71 @@ def test_cli_generates_from_an_empty_prompt(tiny_model, capsys):
     _, roles = abstract_params(LanguageModel(cfg.model), jnp.zeros((1, 4), jnp.int32))
     checkpoints.save(1, params, make_optimizer(cfg.optim, 10, roles).init(params), {"step": 1})
     checkpoints.close()
-    argv = ["--run", str(run_dir), "--max-new-tokens", "12", "--seed", "3"]
+    return run_dir
+
+
+def test_cli_generates_from_an_empty_prompt(saved_run, capsys):
+    argv = ["--run", str(saved_run), "--max-new-tokens", "12", "--seed", "3"]
     assert generate_cli.main([*argv, "--prompt", ""]) == 0
     first = capsys.readouterr().out
-    assert generate_cli.main([*argv, "--prompt", "", "--top-k", "5"]) == 0
-    assert first and capsys.readouterr().out
+    assert generate_cli.main([*argv, "--prompt", "", "--top-k", "5", "--num-samples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert first and all(f"--- sample {i} ---" in out for i in (1, 2, 3))
+
+
+def test_saved_state_continues_exactly(saved_run, tmp_path, capsys):
+    """save -> load -> continue prints what one uninterrupted greedy generation prints."""
+    argv = ["--run", str(saved_run), "--temperature", "0"]
+    assert generate_cli.main([*argv, "--prompt", "ab", "--max-new-tokens", "20"]) == 0
+    whole = capsys.readouterr().out
+    state = tmp_path / "s.npz"
+    assert generate_cli.main([*argv, "--prompt", "ab", "--max-new-tokens", "7",
+                              "--save-state", str(state)]) == 0
+    first = capsys.readouterr()
+    assert "state after 10 tokens saved" in first.err  # BOS + 2 + 7
+    assert generate_cli.main([*argv, "--max-new-tokens", "13", "--load-state", str(state)]) == 0
+    second = capsys.readouterr().out
+    assert first.out.rstrip("\n") + second.rstrip("\n") == whole.rstrip("\n")
+
+
+def test_bad_state_files_are_refused_before_decoding(saved_run, tiny_model, tmp_path, capsys):
+    cfg, model, params = tiny_model
+    state = tmp_path / "s.npz"
+    carry = zero_carry(model, params, 1)
+    save_state(state, carry, np.zeros((1, 259)), [256], identity="another model")
+    argv = ["--run", str(saved_run), "--load-state", str(state)]
+    assert generate_cli.main(argv) == 2
+    assert "saved by another model" in capsys.readouterr().err
+    identity = model_identity(cfg, ByteTokenizer(), 1)
+    save_state(state, carry, np.zeros((1, 259)), [256], identity=identity)
+    state.write_bytes(state.read_bytes()[:200])  # truncated
+    assert generate_cli.main(argv) == 2
+    assert "truncated or not a glrnn state" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="carry array 0"):
+        save_state(state, (np.zeros(3),), np.zeros((1, 259)), [256], identity=identity)
+        load_state(state, identity, carry)
+
+
+def test_interactive_mode_keeps_the_state(saved_run, tmp_path, capsys, monkeypatch):
+    """Two lines typed one after another continue one sequence: the second turn prints what
+    loading the state saved after the first turn and prompting with the second line prints."""
+    argv = ["--run", str(saved_run), "--temperature", "0", "--max-new-tokens", "5"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("ab\ncd\n"))
+    assert generate_cli.main([*argv, "--interactive"]) == 0
+    turns = capsys.readouterr().out.split("\n")
+    state = tmp_path / "s.npz"
+    assert generate_cli.main([*argv, "--prompt", "ab", "--save-state", str(state)]) == 0
+    assert capsys.readouterr().out.split("\n")[0] == turns[0]
+    assert generate_cli.main([*argv, "--prompt", "cd", "--load-state", str(state)]) == 0
+    assert capsys.readouterr().out.split("\n")[0] == turns[1]
+    assert turns[1].startswith("cd")
+
+
+def test_stop_strings_cut_the_text():
+    pieces = []
+    stream = TextStream(ByteTokenizer(), pieces.append, stop=["END", "\n\n"])
+    assert not stream(np.array([list(b"hello E")]))
+    assert "".join(pieces) == "hello"  # "E" may start "END": held back
+    assert stream(np.array([list(b"NDING")]))
+    stream.close()
+    assert "".join(pieces) == "hello "
