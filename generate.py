@@ -11,12 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
 
+from glrnn.audio import MuLawTokenizer, WavWriter, draw_spectrogram
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import check
 from glrnn.generate import Generator, TextStream, load_run, zero_carry
@@ -40,6 +42,7 @@ class Args:
     save_state: str = ""  # write the state after generating to this file
     load_state: str = ""  # continue from a state saved by --save-state
     interactive: bool = False  # read prompts from stdin, one per line, keeping the state
+    audio: str = ""  # a μ-law (audio) run: stream the samples into this WAV file (+ .png)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sampling = Sampling(args.temperature, args.top_k, args.top_p, args.min_p,
                             args.repetition_penalty)
         cfg, tokenizer, model, params, step = load_run(args.run)
+        check(not args.audio or isinstance(tokenizer, MuLawTokenizer), "--audio", args.audio,
+              f"a run with a μ-law tokenizer (this run's is {tokenizer.name})")
+        check(args.audio == "" or args.num_samples == 1, "--num-samples", args.num_samples,
+              "1 with --audio")
         identity = model_identity(cfg, tokenizer, step)
         generator = Generator(model, params)
         history: list[int] = []
@@ -81,9 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         single = args.num_samples == 1
         if single:
             print(text, end="", flush=True)
+        sink = streams[0] if single else None
+        if args.audio:
+            writer = WavWriter(args.audio, tokenizer.rate)
+            sink = lambda chunk: writer.write(tokenizer.decode_audio(chunk[0]))  # noqa: E731
         out = generator.decode(logits, carry, args.max_new_tokens, sampling=sampling, seed=seed,
-                               stop_id=tokenizer.eos_id if single else None,
-                               on_chunk=streams[0] if single else None)
+                               stop_id=tokenizer.eos_id if single else None, on_chunk=sink)
+        if args.audio:
+            writer.close()
+            samples = tokenizer.decode_audio(out.tokens[0])
+            png = draw_spectrogram(samples, tokenizer.rate, Path(args.audio).with_suffix(".png"))
+            print(f"{len(samples)} samples written to {args.audio}, spectrogram {png}",
+                  file=sys.stderr)
         logits, carry = generator.logits, generator.carry
         history += out.tokens[0].tolist()
         for i, stream in enumerate(streams):

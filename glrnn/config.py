@@ -143,9 +143,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check(bool(self.source), "data.source", self.source, '"stdlib" or a path')
-        check(self.tokenizer == "byte" or self.tokenizer.endswith((".json", ".model")),
-              "data.tokenizer", self.tokenizer,
-              "'byte' or a tokenizer file (.json characters, .model SentencePiece)")
+        check(self.tokenizer == "byte" or self.tokenizer.startswith("mulaw:")
+              or self.tokenizer.endswith((".json", ".model")), "data.tokenizer", self.tokenizer,
+              "'byte', 'mulaw:RATE' or a tokenizer file (.json characters, .model SentencePiece)")
         for name in ("seq_len", "batch_size", "val_windows", "shuffle_buffer"):
             _check_positive_int(f"data.{name}", getattr(self, name))
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,

@@ -166,10 +166,18 @@ def from_name(name: str) -> Tokenizer:
     SentencePiece); ConfigError naming what is wrong otherwise."""
     if name == "byte":
         return ByteTokenizer()
+    if name.startswith("mulaw:"):
+        from glrnn.audio import MuLawTokenizer
+
+        rate = name.split(":", 1)[1]
+        if not rate.isdigit() or int(rate) <= 0:
+            raise ConfigError(f"data.tokenizer={name!r}: expected mulaw:RATE with a sample "
+                              "rate in Hz, e.g. mulaw:8000")
+        return MuLawTokenizer(int(rate))
     suffix = Path(name).suffix
     if suffix not in FILE_KINDS:
-        raise ConfigError(f"data.tokenizer={name!r}: expected 'byte' or a tokenizer file "
-                          "(.json characters, .model SentencePiece) made by "
+        raise ConfigError(f"data.tokenizer={name!r}: expected 'byte', 'mulaw:RATE' or a "
+                          "tokenizer file (.json characters, .model SentencePiece) made by "
                           "python -m glrnn.tokenizer_train")
     if not Path(name).is_file():
         raise ConfigError(f"data.tokenizer={name!r}: no such file")
@@ -186,6 +194,8 @@ def from_description(description: dict[str, Any]) -> Tokenizer:
     """Rebuild the tokenizer a run recorded; ConfigError if its artifact is gone or changed."""
     if description["name"] == "byte":
         return ByteTokenizer()
+    if description["name"] == "mulaw":
+        return from_name(f"mulaw:{description['rate']}")
     path = description["path"]
     if not Path(path).is_file():
         raise ConfigError(f"the run's tokenizer file {path} is missing")

@@ -24,7 +24,8 @@ def test_every_recipe_loads_and_validates():
     """Loading runs every check, the tokenizer's vocabulary against the model's included."""
     names = recipe_names()
     assert DEFAULT_RECIPE in names
-    assert {"stdlib-sp", "shakespeare-char", "wikitext103", "tinystories"} <= set(names)
+    assert {"stdlib-sp", "shakespeare-char", "wikitext103", "tinystories",
+            "speech-digits"} <= set(names)
     for name in names:
         assert isinstance(load_recipe(name), Config), name
 

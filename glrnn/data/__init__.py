@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 from glrnn.config import DataConfig
+from glrnn.data.audio import AudioData
 from glrnn.data.stream import StreamingTextData
 from glrnn.data.text import TextData
 from glrnn.tokenizer import Tokenizer
 
 
-def make_data(cfg: DataConfig, tokenizer: Tokenizer | None = None) -> TextData | StreamingTextData:
-    """The training data of ``cfg``: streamed when ``cfg.streaming``, else in memory."""
+def make_data(cfg: DataConfig,
+              tokenizer: Tokenizer | None = None) -> TextData | StreamingTextData | AudioData:
+    """The training data of ``cfg``: WAV files for a μ-law tokenizer, else text, streamed when
+    ``cfg.streaming``, else in memory."""
+    if cfg.tokenizer.startswith("mulaw:"):
+        return AudioData(cfg, tokenizer)
     return (StreamingTextData if cfg.streaming else TextData)(cfg, tokenizer)
 
 
-__all__ = ["StreamingTextData", "TextData", "make_data"]
+__all__ = ["AudioData", "StreamingTextData", "TextData", "make_data"]

@@ -21,7 +21,7 @@ import optax
 from tqdm import tqdm
 
 from glrnn.config import Config
-from glrnn.data import StreamingTextData, TextData, make_data
+from glrnn.data import AudioData, StreamingTextData, TextData, make_data
 from glrnn.data.text import segment_ids
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
@@ -41,7 +41,7 @@ from glrnn.train.sharding import (
 )
 
 Params = Any
-Data = TextData | StreamingTextData
+Data = TextData | StreamingTextData | AudioData
 TrainStep = Callable[[Params, optax.OptState, jax.Array, jax.Array],
                      tuple[Params, optax.OptState, jax.Array, jax.Array]]
 
