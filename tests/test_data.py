@@ -31,7 +31,7 @@ def test_byte_tokenizer_round_trip():
     assert tok.decode(ids[:2]) == "h\ufffd"  # a cut multi-byte character is replaced
     assert tok.byte_lengths().sum() == 256 and tok.vocab_size == 259
     assert isinstance(from_description(tok.describe()), ByteTokenizer)
-    with pytest.raises(ConfigError, match="expected 'byte' or a tokenizer file"):
+    with pytest.raises(ConfigError, match="expected 'byte', 'mulaw:RATE' or a tokenizer file"):
         from_name("nope")
 
 

@@ -63,7 +63,7 @@ def test_byte_tokenizer_counts_every_byte():
 def test_bad_tokenizer_names_and_commands(tmp_path, capsys):
     with pytest.raises(ConfigError, match="no such file"):
         from_name(str(tmp_path / "missing.model"))
-    with pytest.raises(ConfigError, match="expected 'byte' or a tokenizer file"):
+    with pytest.raises(ConfigError, match="expected 'byte', 'mulaw:RATE' or a tokenizer file"):
         from_name("gpt2")
     assert train_tokenizer(["--kind", "char", "--out", str(tmp_path / "x.model")]) == 2
     assert "a .json file for --kind char" in capsys.readouterr().err
