@@ -1,0 +1,1 @@
+"""Classification tasks (see base.py for the arrays every task returns)."""
