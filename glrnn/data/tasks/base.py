@@ -116,7 +116,8 @@ def _check_inputs(where: str, info: TaskInfo, inputs: np.ndarray, lengths: np.nd
         ok = inputs.dtype == np.float32 and inputs.shape == (n, seq, info.input_dim)
         expected = f"float32 [{n}, {seq}, {info.input_dim}]"
     if not ok:
-        raise ConfigError(f"{where}: inputs {inputs.dtype}{list(inputs.shape)}: expected {expected}")
+        raise ConfigError(f"{where}: inputs {inputs.dtype}{list(inputs.shape)}: "
+                          f"expected {expected}")
     if lengths.dtype != np.int32 or lengths.shape != (n,):
         raise ConfigError(f"{where}: lengths {lengths.dtype}{list(lengths.shape)}: expected "
                           f"int32 [{n}]")
