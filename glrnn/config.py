@@ -34,7 +34,9 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
 
 
 SCAN_METHODS = ("auto", "associative", "sequential", "chunked")
-NORMS = ("layernorm", "rmsnorm")
+NORMS = ("layernorm", "rmsnorm", "batchnorm")
+POOLINGS = ("mean", "last", "none")
+ENCODERS = ("embed", "onehot")
 CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
@@ -83,6 +85,24 @@ class GateLoopConfig:
 
 
 @dataclass(frozen=True)
+class ClassifierConfig:
+    """What sits around the backbone of a Classifier (glrnn/models.py)."""
+
+    # "mean" over the real positions, the "last" real position, or "none": a prediction at every
+    # position (tasks with per-step targets)
+    pooling: str = "mean"
+    encoder: str = "embed"  # token inputs: a learned "embed"ding or a "onehot" then Dense
+    # two-tower (retrieval) tasks: hidden width of the MLP on [u, v, u*v, u-v]; 0: d_model
+    head_hidden: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("model.classifier.pooling", self.pooling, POOLINGS)
+        check_choice("model.classifier.encoder", self.encoder, ENCODERS)
+        check(isinstance(self.head_hidden, int) and self.head_hidden >= 0,
+              "model.classifier.head_hidden", self.head_hidden, "an integer >= 0")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A stack of pre-norm residual blocks: time mixer, then channel mixer."""
 
@@ -101,8 +121,12 @@ class ModelConfig:
     # compute dtype of matmuls and activations; parameters, the recurrent state, norms' statistics,
     # the residual stream and the logits stay float32
     dtype: str = "float32"
+    # every block also runs a second time mixer over the reversed sequence (classifiers of tasks
+    # that are not causal; no step mode, no generation)
+    bidirectional: bool = False
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
         from glrnn.mixers import MIXERS  # the registry decides which names exist
