@@ -226,11 +226,16 @@ class TrainConfig:
     """Length of the run, how often it evaluates, logs and saves, and where it writes."""
 
     steps: int = 1000
+    # classification: train this many passes over the training split instead (sets steps); 0: off
+    epochs: float = 0.0
     eval_every: int = 250
+    # stop when the validation figure that ranks checkpoints (val_loss, or val_acc for
+    # classifiers) has not improved for this many evaluations; 0: never
+    patience: int = 0
     log_every: int = 10
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
-    keep_best: bool = True  # also keep the checkpoint with the lowest validation loss
+    keep_best: bool = True  # also keep the best checkpoint (val_loss; val_acc for classifiers)
     on_nan: str = "stop"  # a NaN/inf loss: "stop" (naming the last good checkpoint) or "skip"
     max_skips: int = 10  # with on_nan="skip": stop after this many non-finite steps in a row
     seed: int = 0  # parameter initialisation and dropout
@@ -244,6 +249,9 @@ class TrainConfig:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
             _check_positive_int(f"train.{name}", getattr(self, name))
         _check_seed("train.seed", self.seed)
+        check(0.0 <= self.epochs < math.inf, "train.epochs", self.epochs, "a finite value >= 0")
+        check(isinstance(self.patience, int) and self.patience >= 0, "train.patience",
+              self.patience, "an integer >= 0")
         _check_positive_int("train.fsdp", self.fsdp)
         _check_positive_int("train.max_skips", self.max_skips)
         check_choice("train.on_nan", self.on_nan, ("stop", "skip"))

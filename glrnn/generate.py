@@ -246,7 +246,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
         abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
-        params = checkpoints.restore_params(step, abstract)
+        params, _ = checkpoints.restore_params(step, abstract)
     finally:
         checkpoints.close()
     return cfg, tokenizer, model, params, step
