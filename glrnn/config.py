@@ -272,8 +272,9 @@ class Config:
     def __post_init__(self) -> None:
         from glrnn.tokenizer import from_name
 
-        check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
-              self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
+        if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
+            check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
+                  self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
               self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
         vocab = from_name(self.data.tokenizer).vocab_size

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from glrnn.config import Config, ConfigError
+from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
 from glrnn.data.tasks.base import TaskData
 from glrnn.tokenizer import from_name
@@ -131,7 +131,9 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
         raise ConfigError(f"train.epochs={cfg.train.epochs}: expected 0 for a language model "
                           "(its length is train.steps)")
     steps = max(1, math.ceil(cfg.train.epochs * per_epoch))
-    return replace(cfg, train=replace(cfg.train, steps=steps))  # checks warmup < steps again
+    check(cfg.optim.warmup_steps < steps, "optim.warmup_steps", cfg.optim.warmup_steps,
+          f"< the {steps} steps of train.epochs={cfg.train.epochs} ({per_epoch} per epoch)")
+    return replace(cfg, train=replace(cfg.train, steps=steps))
 
 
 def train(cfg: Config, data: Any = None) -> TrainResult:
