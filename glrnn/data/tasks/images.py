@@ -172,8 +172,8 @@ def read_source(source: str, read_folder: Callable[[Path], Raw]) -> Raw:
 def to_sequences(images: np.ndarray, pixels: str) -> np.ndarray:
     """uint8 [n, H, W] or [n, H, W, 3] -> float32 [n, H*W, C], rows first; ``pixels`` is
     "grey" (LRA's sCIFAR), "colour" (the LRU paper's) or "unit" (v / 255, MNIST)."""
-    x = images.reshape(len(images), -1, 1 if images.ndim == 3 else images.shape[-1])
-    x = x.astype(np.float32)
+    n, h, w = images.shape[:3]
+    x = images.reshape(n, h * w, 1 if images.ndim == 3 else images.shape[3]).astype(np.float32)
     if pixels == "grey":
         return ((x @ GREY_WEIGHTS[:, None]) - GREY_MEAN) / GREY_STD
     if pixels == "colour":
