@@ -260,14 +260,22 @@ class TrainConfig:
               self.name, "a plain directory name (no '/', not 'latest')")
 
 
+# imported here, once the fields its checks use exist (it imports this module)
+from glrnn.data.tasks.config import TaskConfig  # noqa: E402
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything a run needs; ``train_lm.py`` builds it from a recipe plus overrides."""
+    """Everything a run needs; ``train_lm.py`` builds it from a recipe plus overrides.
+
+    ``task.name`` empty: a language model of ``data``; else a classifier of that task
+    (glrnn/data/tasks/), batched by ``data.batch_size`` and split by ``data.seed``."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
         from glrnn.tokenizer import from_name

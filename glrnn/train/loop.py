@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
-from glrnn.data.tasks.base import TaskData
+from glrnn.data.tasks import TaskData, load_task
 from glrnn.tokenizer import from_name
 from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
 from glrnn.train.classify_task import ClassifyTask
@@ -111,8 +111,10 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
 
 
 def make_task(cfg: Config, data: Any = None) -> Task:
-    """The task ``cfg`` trains: a classifier when ``data`` is a task's arrays, else a language
-    model of ``data`` (default: the data of ``cfg.data``)."""
+    """The task ``cfg`` trains: a classifier of ``cfg.task`` (or of ``data``, a task's arrays),
+    else a language model of ``data`` (default: the data of ``cfg.data``)."""
+    if cfg.task.name and data is None:
+        data = load_task(cfg.task)
     if isinstance(data, TaskData):
         return ClassifyTask(cfg, data)
     if cfg.model.norm == "batchnorm":
