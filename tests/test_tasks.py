@@ -78,12 +78,15 @@ def test_selective_copy_targets_are_the_data_tokens_in_order():
     assert len(positions) > M  # scattered, not at fixed places
 
 
-def test_mqar_queries_are_answered_by_the_earlier_pairs():
+@pytest.mark.parametrize("random_non_queries", [False, True])
+def test_mqar_queries_are_answered_by_the_earlier_pairs(random_non_queries):
     V, pairs, L = 64, 4, 32
     data = load_task(TaskConfig(name="mqar", seq_len=L, n_train=100, n_val=2, n_test=2,
-                                mqar=MQARConfig(pairs=pairs, vocab=V)))
+                                mqar=MQARConfig(pairs=pairs, vocab=V,
+                                                random_non_queries=random_non_queries)))
     split = data.splits["train"]
     assert data.info.vocab_size == V and data.info.n_classes == V
+    fillers = []
     for x, y in zip(split.inputs, split.labels, strict=True):
         keys, values = x[0:2 * pairs:2], x[1:2 * pairs:2]
         assert len(set(keys)) == pairs and ((keys >= 1) & (keys < V // 2)).all()
@@ -98,7 +101,12 @@ def test_mqar_queries_are_answered_by_the_earlier_pairs():
         rest = np.ones(L, bool)
         rest[:2 * pairs] = False
         rest[queries] = False
-        assert (x[rest] == 0).all()
+        fillers.append(x[rest])
+    fillers = np.concatenate(fillers)
+    if random_non_queries:  # Zoology: every non-query step a random token
+        assert len(np.unique(fillers)) > V // 2
+    else:
+        assert (fillers == 0).all()
 
 
 def test_weighted_distinct_draws_successively_by_weight():
