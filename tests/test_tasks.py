@@ -176,6 +176,13 @@ def test_listops_generated_labels_equal_an_independent_evaluation():
     assert len(np.unique(labels)) == 10
 
 
+def test_listops_limits_with_too_few_trees_are_refused():
+    few = ListOpsConfig(max_depth=1, max_args=2, min_length=0, max_length=2)  # 10 digits only
+    with pytest.raises(ConfigError, match=r"trees in a row were too short, too long or repeats "
+                                          r"after 10 distinct ones"):
+        load_task(TaskConfig(name="listops", n_train=20, n_val=1, n_test=1, listops=few))
+
+
 @pytest.mark.parametrize("args", [[3, 1, 2], [4, 1, 3, 2], [0, 9], [5, 5, 6, 6, 7, 1]])
 def test_median_matches_lra(args):
     assert apply("[MED", args) == int(np.median(args))
