@@ -34,7 +34,9 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
 
 
 SCAN_METHODS = ("auto", "associative", "sequential", "chunked")
-NORMS = ("layernorm", "rmsnorm")
+NORMS = ("layernorm", "rmsnorm", "batchnorm")
+POOLINGS = ("mean", "last", "none")
+ENCODERS = ("embed", "onehot")
 CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
@@ -83,6 +85,24 @@ class GateLoopConfig:
 
 
 @dataclass(frozen=True)
+class ClassifierConfig:
+    """What sits around the backbone of a Classifier (glrnn/models.py)."""
+
+    # "mean" over the real positions, the "last" real position, or "none": a prediction at every
+    # position (tasks with per-step targets)
+    pooling: str = "mean"
+    encoder: str = "embed"  # token inputs: a learned "embed"ding or a "onehot" then Dense
+    # two-tower (retrieval) tasks: hidden width of the MLP on [u, v, u*v, u-v]; 0: d_model
+    head_hidden: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("model.classifier.pooling", self.pooling, POOLINGS)
+        check_choice("model.classifier.encoder", self.encoder, ENCODERS)
+        check(isinstance(self.head_hidden, int) and self.head_hidden >= 0,
+              "model.classifier.head_hidden", self.head_hidden, "an integer >= 0")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A stack of pre-norm residual blocks: time mixer, then channel mixer."""
 
@@ -101,8 +121,12 @@ class ModelConfig:
     # compute dtype of matmuls and activations; parameters, the recurrent state, norms' statistics,
     # the residual stream and the logits stay float32
     dtype: str = "float32"
+    # every block also runs a second time mixer over the reversed sequence (classifiers of tasks
+    # that are not causal; no step mode, no generation)
+    bidirectional: bool = False
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
         from glrnn.mixers import MIXERS  # the registry decides which names exist
@@ -202,11 +226,16 @@ class TrainConfig:
     """Length of the run, how often it evaluates, logs and saves, and where it writes."""
 
     steps: int = 1000
+    # classification: train this many passes over the training split instead (sets steps); 0: off
+    epochs: float = 0.0
     eval_every: int = 250
+    # stop when the validation figure that ranks checkpoints (val_loss, or val_acc for
+    # classifiers) has not improved for this many evaluations; 0: never
+    patience: int = 0
     log_every: int = 10
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
-    keep_best: bool = True  # also keep the checkpoint with the lowest validation loss
+    keep_best: bool = True  # also keep the best checkpoint (val_loss; val_acc for classifiers)
     on_nan: str = "stop"  # a NaN/inf loss: "stop" (naming the last good checkpoint) or "skip"
     max_skips: int = 10  # with on_nan="skip": stop after this many non-finite steps in a row
     seed: int = 0  # parameter initialisation and dropout
@@ -220,6 +249,9 @@ class TrainConfig:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
             _check_positive_int(f"train.{name}", getattr(self, name))
         _check_seed("train.seed", self.seed)
+        check(0.0 <= self.epochs < math.inf, "train.epochs", self.epochs, "a finite value >= 0")
+        check(isinstance(self.patience, int) and self.patience >= 0, "train.patience",
+              self.patience, "an integer >= 0")
         _check_positive_int("train.fsdp", self.fsdp)
         _check_positive_int("train.max_skips", self.max_skips)
         check_choice("train.on_nan", self.on_nan, ("stop", "skip"))
@@ -240,8 +272,9 @@ class Config:
     def __post_init__(self) -> None:
         from glrnn.tokenizer import from_name
 
-        check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
-              self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
+        if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
+            check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
+                  self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
               self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
         vocab = from_name(self.data.tokenizer).vocab_size
