@@ -82,7 +82,7 @@ def test_psmnist_is_one_fixed_permutation_from_the_seed(tmp_path):
 
 def test_mnist_with_only_a_test_file_is_split_with_a_warning(tmp_path):
     write_mnist(tmp_path / "m", np.random.default_rng(2), prefixes=("t10k",))
-    with pytest.warns(UserWarning, match="has only a train split|has only a test split"):
+    with pytest.warns(UserWarning, match=r"has only test data: 25% of it held out as the test"):
         data = load_task(TaskConfig(name="mnist", source=str(tmp_path / "m"), val_fraction=0.25))
     assert sum(len(s) for s in data.splits.values()) == 20
 

@@ -78,12 +78,15 @@ def test_selective_copy_targets_are_the_data_tokens_in_order():
     assert len(positions) > M  # scattered, not at fixed places
 
 
-def test_mqar_queries_are_answered_by_the_earlier_pairs():
+@pytest.mark.parametrize("random_non_queries", [False, True])
+def test_mqar_queries_are_answered_by_the_earlier_pairs(random_non_queries):
     V, pairs, L = 64, 4, 32
     data = load_task(TaskConfig(name="mqar", seq_len=L, n_train=100, n_val=2, n_test=2,
-                                mqar=MQARConfig(pairs=pairs, vocab=V)))
+                                mqar=MQARConfig(pairs=pairs, vocab=V,
+                                                random_non_queries=random_non_queries)))
     split = data.splits["train"]
     assert data.info.vocab_size == V and data.info.n_classes == V
+    fillers = []
     for x, y in zip(split.inputs, split.labels, strict=True):
         keys, values = x[0:2 * pairs:2], x[1:2 * pairs:2]
         assert len(set(keys)) == pairs and ((keys >= 1) & (keys < V // 2)).all()
@@ -98,7 +101,12 @@ def test_mqar_queries_are_answered_by_the_earlier_pairs():
         rest = np.ones(L, bool)
         rest[:2 * pairs] = False
         rest[queries] = False
-        assert (x[rest] == 0).all()
+        fillers.append(x[rest])
+    fillers = np.concatenate(fillers)
+    if random_non_queries:  # Zoology: every non-query step a random token
+        assert len(np.unique(fillers)) > V // 2
+    else:
+        assert (fillers == 0).all()
 
 
 def test_weighted_distinct_draws_successively_by_weight():
@@ -166,6 +174,13 @@ def test_listops_generated_labels_equal_an_independent_evaluation():
     assert len(seen) == 340  # distinct within and across splits
     labels = data.splits["train"].labels
     assert len(np.unique(labels)) == 10
+
+
+def test_listops_limits_with_too_few_trees_are_refused():
+    few = ListOpsConfig(max_depth=1, max_args=2, min_length=0, max_length=2)  # 10 digits only
+    with pytest.raises(ConfigError, match=r"trees in a row were too short, too long or repeats "
+                                          r"after 10 distinct ones"):
+        load_task(TaskConfig(name="listops", n_train=20, n_val=1, n_test=1, listops=few))
 
 
 @pytest.mark.parametrize("args", [[3, 1, 2], [4, 1, 3, 2], [0, 9], [5, 5, 6, 6, 7, 1]])

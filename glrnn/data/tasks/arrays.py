@@ -92,12 +92,11 @@ def cap(split: Split, n: int, rng: np.random.Generator, keep_order: bool) -> Spl
     return split.take(np.sort(index) if keep_order else index)
 
 
-def assemble(info: TaskInfo, splits: dict[str, Split], cfg: TaskConfig,
-             where: str = "") -> TaskData:
+def assemble(info: TaskInfo, splits: dict[str, Split], cfg: TaskConfig) -> TaskData:
     """The loaded ``splits`` (train, test, maybe val) as a ``TaskData``: validation carved from
     train when missing (``task.val_fraction``), train shuffled, each split capped by
     ``task.n_train``/``n_val``/``n_test``; val and test keep their source order."""
-    where = where or f"task {info.name!r}"
+    where = f"task {info.name!r}"
     for name in ("train", "test"):
         if name not in splits:
             raise ConfigError(f"{where}: no {name} split found")

@@ -186,8 +186,9 @@ def image_task(info: TaskInfo, raw: Raw, shape: tuple[int, ...], pixels: str,
     """``raw`` uint8 images of ``shape`` (one image) as the task's splits."""
     if "test" not in raw or "train" not in raw:
         have = next(iter(raw))
-        warnings.warn(f"task {info.name!r}: {cfg.source} has only a {have} split: "
-                      f"holding out {cfg.val_fraction:.0%} of it as the test split", stacklevel=2)
+        warnings.warn(f"task {info.name!r}: {cfg.source} has only {have} data: "
+                      f"{cfg.val_fraction:.0%} of it held out as the test split, the rest is "
+                      "train", stacklevel=2)
         x, y = raw[have]
         rest, held = holdout(len(x), cfg.val_fraction, stream(cfg.seed, CARVE, 1),
                              f"task {info.name!r}")

@@ -59,8 +59,7 @@ def load_imdb(cfg: TaskConfig) -> TaskData:
     splits = {}
     for split in ("train", "test"):
         texts, labels = read_hub(cfg.source, split) if hub else read_folder(root, split)
-        inputs, lengths = pack(texts, info.seq_len, tok.pad_id, cfg.too_long,
-                               f"task 'imdb', split {split!r}")
-        splits[split] = Split(inputs, lengths, class_labels(labels, info.n_classes,
-                                                             f"task 'imdb', split {split!r}"))
+        where = f"task 'imdb', split {split!r}"
+        inputs, lengths = pack(texts, info.seq_len, tok.pad_id, cfg.too_long, where)
+        splits[split] = Split(inputs, lengths, class_labels(labels, info.n_classes, where))
     return assemble(info, splits, cfg)

@@ -52,6 +52,7 @@ DIGIT0, OP0, CLOSE_ID = IDS["0"], IDS[OPERATORS[0]], IDS[CLOSE]
 VALUE_P = 0.25  # LRA: a node below max_depth is an operator with this probability
 DEFAULT_SIZES = (96_000, 2_000, 2_000)  # LRA's train / validation / test counts
 N_CLASSES = 10
+MAX_MISSES = 100_000
 FILE_WORDS = {"train": ("train",), "val": ("val",), "test": ("test",)}
 LAYOUT = ("ListOps files *train*.tsv and *test*.tsv, optionally *val*.tsv (LRA: basic_train.tsv, "
           "basic_val.tsv, basic_test.tsv; NYU: train_d20s.tsv, test_d20s.tsv)")
@@ -95,9 +96,20 @@ def _tree(r: random.Random, depth: int, max_depth: int, max_args: int, limit: in
 def generate_examples(r: random.Random, n: int, max_depth: int, max_args: int, min_length: int,
                       max_length: int, seen: set[tuple[int, ...]]) -> tuple[list[list[int]],
                                                                              list[int]]:
-    """``n`` distinct trees not in ``seen`` (which grows): (token id lists, values)."""
+    """``n`` distinct trees not in ``seen`` (which grows): (token id lists, values).
+
+    ``ConfigError`` after MAX_MISSES draws in a row without a new tree (LRA's limits need about
+    12 draws per tree, at worst about 100): the limits admit too few distinct trees.
+    """
     seqs, labels = [], []
+    misses = 0
     while len(seqs) < n:
+        if misses >= MAX_MISSES:
+            raise ConfigError(f"task 'listops': {MAX_MISSES} trees in a row were too short, too "
+                              f"long or repeats after {len(seen)} distinct ones: expected limits "
+                              "(task.listops.max_depth, max_args, min_length, max_length) that "
+                              "admit more trees, or fewer examples")
+        misses += 1
         out: list[int] = []
         try:
             value = _tree(r, 1, max_depth, max_args, max_length, out)
@@ -108,6 +120,7 @@ def generate_examples(r: random.Random, n: int, max_depth: int, max_args: int, m
             seen.add(key)
             seqs.append(out)
             labels.append(value)
+            misses = 0
     return seqs, labels
 
 
