@@ -164,6 +164,9 @@ class DataConfig:
     val_fraction: float = 0.02  # share of documents held out, chosen by a hash of their path
     val_windows: int = 64  # at most this many validation windows of seq_len + 1 tokens
     seed: int = 0  # the split and the training batches
+    # classification: batches of examples of similar length, cut to the next power of two of
+    # the longest (much less work where lengths spread widely: ListOps, IMDb)
+    bucket_by_length: bool = False
 
     def __post_init__(self) -> None:
         check(bool(self.source), "data.source", self.source, '"stdlib" or a path')

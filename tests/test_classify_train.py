@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import jax
 import numpy as np
 import pytest
 
@@ -22,7 +23,8 @@ from glrnn.config import (
 )
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
 from glrnn.train import train
-from glrnn.train.classify_task import epoch_batch
+from glrnn.train.batching import bucket_length, cut_to_length, epoch_batches
+from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.metrics import read_metrics
 
 LENGTH = 12
@@ -125,9 +127,38 @@ def test_epochs_set_the_number_of_steps(tmp_path):
 
 
 def test_epoch_batches_cover_the_training_set():
-    seen = np.concatenate([epoch_batch(50, 8, 0, step) for step in range(1, 7)])
-    assert len(set(seen.tolist())) == 48  # one epoch: 6 batches, 2 examples wait
-    assert not np.array_equal(epoch_batch(50, 8, 0, 1), epoch_batch(50, 8, 0, 7))
+    batches = epoch_batches(50, 8, 0, 0)
+    assert batches.shape == (6, 8) and len(set(batches.ravel().tolist())) == 48
+    assert not np.array_equal(batches, epoch_batches(50, 8, 0, 1))
+    lengths = np.random.default_rng(1).integers(1, 1000, 400)
+    bucketed = epoch_batches(400, 8, 0, 0, lengths)
+    assert sorted(bucketed.ravel().tolist()) == list(range(400))  # the same examples, regrouped
+    spread = lambda b: np.mean([np.ptp(lengths[row]) for row in b])  # noqa: E731
+    assert spread(bucketed) < 0.2 * spread(epoch_batches(400, 8, 0, 0))
+
+
+def test_batches_are_cut_to_a_power_of_two_of_their_longest():
+    batch = {"inputs": np.ones((2, 100), np.int32), "lengths": np.array([20, 33], np.int32),
+             "labels": np.zeros((2, 100), np.int32)}
+    cut = cut_to_length(batch)
+    assert cut["inputs"].shape == (2, 64) and cut["labels"].shape == (2, 64)
+    assert bucket_length(3, 100) == 16 and bucket_length(90, 100) == 100
+
+
+def test_length_buckets_change_the_work_not_the_figures(tmp_path):
+    """Evaluation in length buckets gives the figures of evaluation without them (what is cut
+    off is padding), and training in buckets learns."""
+    data = first_token_task()
+    cfg = classify_config(tmp_path, "buckets", steps=30)
+    cfg = replace(cfg, data=replace(cfg.data, bucket_by_length=True))
+    result = train(cfg, data)
+    assert result.figures["val_acc"] > 0.6
+    plain, bucketed = ClassifyTask(replace(cfg, data=DataConfig(batch_size=16)), data), \
+        ClassifyTask(cfg, data)
+    params, _, state = plain.init_variables(jax.random.key(3))
+    split = data.splits["val"]
+    a, b = (task.figures(params, state, split, "val")[0] for task in (plain, bucketed))
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
 
 
 @pytest.mark.parametrize("change,match", [

@@ -1,10 +1,8 @@
 """Classification of sequences (one label each) or of positions (labels at some positions, or K
 labels per position): the classifier :class:`Task` over the arrays of glrnn/data/tasks/base.py.
 
-* Batches: each epoch is a permutation of the training examples drawn from ``(data.seed,
-  epoch)``, cut into ``N // B`` batches (the remainder waits for a later epoch's permutation),
-  so batch ``n`` is a function of ``n`` alone and a resumed run sees what an uninterrupted one
-  would.
+* Batches: a seeded permutation per epoch, optionally grouped by length and cut to a power of
+  two (``data.bucket_by_length``; glrnn/train/batching.py).
 * Loss: softmax cross entropy averaged over every label that is not -1.
 * Figures: ``val_loss`` (nats per label), ``val_acc`` (share of labels right) and, where a
   sequence carries several labels, ``val_seq_acc`` (share of sequences with every label right:
@@ -28,6 +26,7 @@ import optax
 from glrnn.config import Config, ConfigError
 from glrnn.data.tasks.base import Split, TaskData
 from glrnn.models import Classifier
+from glrnn.train.batching import cut_to_length, epoch_batches
 from glrnn.train.confusion import confusion_matrix, draw_confusion, per_class_accuracy
 from glrnn.train.task import ModelState, Params
 from glrnn.train.variables import apply_model, init_variables
@@ -51,14 +50,6 @@ def label_nats(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Arr
     nats = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
                                                            jnp.maximum(labels, 0))
     return jnp.where(valid, nats, 0.0), valid
-
-
-def epoch_batch(n_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """int [batch_size]: the examples of training step ``step`` (from 1)."""
-    per_epoch = n_examples // batch_size
-    epoch, index = divmod(step - 1, per_epoch)
-    order = np.random.default_rng((seed, epoch)).permutation(n_examples)
-    return order[index * batch_size:(index + 1) * batch_size]
 
 
 def check_task_fits(cfg: Config, data: TaskData) -> None:
@@ -99,6 +90,8 @@ class ClassifyTask:
         self.items_per_step = self.batch_size
         self.examples = len(train)
         self.steps_per_epoch = self.examples // self.batch_size
+        self.bucket = cfg.data.bucket_by_length
+        self._epoch: tuple[int, np.ndarray] = (-1, np.zeros((0, 0), np.int64))
         self._eval_step = jax.jit(self._eval_fn)
 
     def _logits(self, params: Params, model_state: ModelState, batch: Batch, *,
@@ -120,8 +113,13 @@ class ClassifyTask:
         return nats.sum() / jnp.maximum(valid.sum(), 1), model_state
 
     def train_batch(self, step: int) -> Batch:
-        index = epoch_batch(self.examples, self.batch_size, self.cfg.data.seed, step)
-        return split_batch(self.data.splits["train"].take(index))
+        epoch, index = divmod(step - 1, self.steps_per_epoch)
+        if self._epoch[0] != epoch:
+            lengths = self.data.splits["train"].lengths if self.bucket else None
+            self._epoch = (epoch, epoch_batches(self.examples, self.batch_size,
+                                                self.cfg.data.seed, epoch, lengths))
+        batch = split_batch(self.data.splits["train"].take(self._epoch[1][index]))
+        return cut_to_length(batch) if self.bucket else batch
 
     def epoch(self, step: int) -> float:
         """Epochs done after training step ``step``."""
@@ -137,16 +135,22 @@ class ClassifyTask:
     def predict(self, params: Params, model_state: ModelState,
                 split: Split) -> tuple[np.ndarray, np.ndarray]:
         """(nats, predictions), each of the labels' shape, over a whole split in batches of B
-        (the last one filled up with copies of the first example, then cut off)."""
-        nats, predictions = [], []
+        (the last one filled up with copies of the first example, then cut off; with length
+        buckets the examples go by length and each batch is cut to its bucket)."""
+        labels = split.labels
+        nats, predictions = np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.int32)
+        order = (np.argsort(split.lengths, kind="stable") if self.bucket
+                 else np.arange(len(split)))
         for start in range(0, len(split), self.batch_size):
-            index = np.arange(start, start + self.batch_size)
-            real = int((index < len(split)).sum())
-            batch = split_batch(split.take(np.where(index < len(split), index, 0)))
-            n, p = self._eval_step(params, model_state, batch)
-            nats.append(np.asarray(n)[:real])
-            predictions.append(np.asarray(p)[:real])
-        return np.concatenate(nats), np.concatenate(predictions)
+            index = order[start:start + self.batch_size]
+            batch = split_batch(split.take(np.resize(index, self.batch_size)))
+            if self.bucket:
+                batch = cut_to_length(batch)
+            n, p = (np.asarray(a)[:len(index)] for a in self._eval_step(params, model_state,
+                                                                         batch))
+            cut = (index,) if n.ndim == 1 else (index, slice(0, n.shape[1]))
+            nats[cut], predictions[cut] = n, p
+        return nats, predictions
 
     def figures(self, params: Params, model_state: ModelState, split: Split,
                 prefix: str) -> tuple[dict[str, float], np.ndarray]:
