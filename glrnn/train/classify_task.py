@@ -6,7 +6,8 @@ labels per position): the classifier :class:`Task` over the arrays of glrnn/data
 * Loss: softmax cross entropy averaged over every label that is not -1.
 * Figures: ``val_loss`` (nats per label), ``val_acc`` (share of labels right) and, where a
   sequence carries several labels, ``val_seq_acc`` (share of sequences with every label right:
-  the copy task's per-sequence accuracy). Checkpoints are ranked by ``val_acc``.
+  the copy task's per-sequence accuracy). Checkpoints are ranked by ``val_seq_acc`` where it
+  exists, else ``val_acc``.
 * At the end: the best checkpoint on the test split (the validation split if there is none),
   with per-class accuracy and the confusion matrix in ``RUN/report.json`` and
   ``RUN/plots/confusion.png``.
@@ -77,7 +78,6 @@ class ClassifyTask:
     """A :class:`~glrnn.models.Classifier` of ``cfg.model`` on the splits of ``data``."""
 
     unit = "ex"
-    best_metric = "val_acc"
     best_higher = True
 
     def __init__(self, cfg: Config, data: TaskData) -> None:
@@ -85,6 +85,8 @@ class ClassifyTask:
         self.cfg, self.data, self.info = cfg, data, data.info
         train = data.splits["train"]
         self.label_slots = train.labels.shape[2] if train.labels.ndim == 3 else 0
+        # several labels per sequence: rank checkpoints by whole sequences right
+        self.best_metric = "val_seq_acc" if train.labels.ndim > 1 else "val_acc"
         self.model = Classifier(cfg.model, self.info, self.label_slots)
         self.batch_size = cfg.data.batch_size
         self.items_per_step = self.batch_size
