@@ -147,12 +147,16 @@ class Classifier(nn.Module):
 
     def __call__(self, inputs: jax.Array, lengths: jax.Array | None = None,
                  inputs2: jax.Array | None = None, lengths2: jax.Array | None = None, *,
-                 carry: tuple[Carry, ...] | None = None,
+                 positions: jax.Array | None = None, carry: tuple[Carry, ...] | None = None,
                  deterministic: bool = True) -> tuple[jax.Array, tuple[Carry, ...]]:
         """inputs int [B, L] or float [B, L, C], lengths int [B] or None (all L); two-tower
-        tasks also inputs2, lengths2 -> (logits float32 [B, n_classes] pooled, [B, L, n_classes]
-        with pooling "none", with a label axis K before n_classes when ``label_slots``; carry)."""
+        tasks also inputs2, lengths2; pooling "none" only: positions int [B, P] or None (the
+        head runs at these positions only: tasks with few targets per sequence)
+        -> (logits float32 [B, n_classes] pooled, [B, L or P, n_classes] with pooling "none",
+        with a label axis K before n_classes when ``label_slots``; carry)."""
         features, carry = self._features(inputs, lengths, carry, deterministic)
+        if positions is not None:
+            features = jnp.take_along_axis(features, positions[..., None], axis=1)
         if self.info.two_tower:
             other, _ = self._features(inputs2, lengths2, None, deterministic)
             features = jnp.concatenate([features, other, features * other, features - other],

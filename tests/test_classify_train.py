@@ -24,7 +24,7 @@ from glrnn.config import (
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
 from glrnn.train import train
 from glrnn.train.batching import bucket_length, cut_to_length, epoch_batches
-from glrnn.train.classify_task import ClassifyTask
+from glrnn.train.classify_task import ClassifyTask, Examples, target_positions
 from glrnn.train.metrics import read_metrics
 
 LENGTH = 12
@@ -156,9 +156,44 @@ def test_length_buckets_change_the_work_not_the_figures(tmp_path):
     plain, bucketed = ClassifyTask(replace(cfg, data=DataConfig(batch_size=16)), data), \
         ClassifyTask(cfg, data)
     params, _, state = plain.init_variables(jax.random.key(3))
-    split = data.splits["val"]
-    a, b = (task.figures(params, state, split, "val")[0] for task in (plain, bucketed))
+    a, b = (task.figures(params, state, task.sets["val"], "val")[0] for task in (plain, bucketed))
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
+
+
+def recall_task(n: int = 64) -> TaskData:
+    """Per-position labels at 2 of 12 positions: the token seen 5 steps earlier."""
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        inputs = rng.integers(1, 4, (n, LENGTH)).astype(np.int32)
+        labels = np.full((n, LENGTH), -1, np.int32)
+        for row in range(n):
+            for t in rng.choice(np.arange(5, LENGTH), 2, replace=False):
+                labels[row, t] = inputs[row, t - 5] - 1
+        return Split(inputs, np.full(n, LENGTH, np.int32), labels)
+
+    return TaskData(TaskInfo("recall", n_classes=3, seq_len=LENGTH, vocab_size=4),
+                    {"train": split(n), "val": split(32)})
+
+
+def test_sparse_targets_give_the_figures_of_dense_ones(tmp_path):
+    """The head runs only at the labelled positions (2 of 12 here): the same figures as
+    running it everywhere, with and without length buckets."""
+    data = recall_task()
+    labels = data.splits["val"].labels
+    positions = target_positions(labels)
+    assert positions.shape == (32, 2)
+    assert (np.take_along_axis(labels, positions, axis=1) >= 0).all()
+    cfg = replace(classify_config(tmp_path), model=replace(
+        classify_config(tmp_path).model, classifier=ClassifierConfig(pooling="none")))
+    task = ClassifyTask(cfg, data)
+    assert task.sets["val"].positions is not None
+    params, _, state = task.init_variables(jax.random.key(0))
+    sparse = task.figures(params, state, task.sets["val"], "val")[0]
+    dense = task.figures(params, state, Examples(data.splits["val"]), "val")[0]
+    assert sparse.keys() == dense.keys() == {"val_loss", "val_acc", "val_seq_acc"}
+    assert all(abs(sparse[k] - dense[k]) < 1e-5 for k in sparse)
+    assert target_positions(np.zeros((2, 8), np.int32)) is None  # every position labelled
 
 
 @pytest.mark.parametrize("change,match", [

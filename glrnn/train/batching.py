@@ -40,8 +40,9 @@ def bucket_length(longest: int, limit: int) -> int:
 
 def cut_to_length(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``batch`` (inputs [B, L, ...], lengths [B], labels [B] or [B, L, ...], optionally inputs2,
-    lengths2) with its position axis cut to :func:`bucket_length` of its longest sequence;
-    every position cut off is padding (and carries no label)."""
+    lengths2, and positions [B, P] with labels [B, P, ...] at them) with its position axis cut
+    to :func:`bucket_length` of its longest sequence; every position cut off is padding (and
+    carries no label)."""
     out = dict(batch)
     for inputs, lengths in (("inputs", "lengths"), ("inputs2", "lengths2")):
         if inputs not in batch:
@@ -49,6 +50,6 @@ def cut_to_length(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         limit = batch[inputs].shape[1]
         keep = bucket_length(batch[lengths].max(), limit)
         out[inputs] = batch[inputs][:, :keep]
-        if inputs == "inputs" and batch["labels"].ndim > 1:
+        if inputs == "inputs" and batch["labels"].ndim > 1 and "positions" not in batch:
             out["labels"] = batch["labels"][:, :keep]
     return out

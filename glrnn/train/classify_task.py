@@ -16,6 +16,7 @@ labels per position): the classifier :class:`Task` over the arrays of glrnn/data
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,46 @@ def split_batch(split: Split) -> Batch:
     if split.inputs2 is not None:
         batch |= {"inputs2": split.inputs2, "lengths2": split.lengths2}
     return batch
+
+
+def target_positions(labels: np.ndarray) -> np.ndarray | None:
+    """int [N, P]: the positions that carry a label in each sequence of labels [N, L, ...]
+    (labelled ones first, in order; P = the most any sequence has), or None when more than a
+    quarter of the positions of some sequence carry one (the head then runs everywhere)."""
+    labelled = (labels >= 0).reshape(*labels.shape[:2], -1).any(axis=-1)  # [N, L]
+    most = int(labelled.sum(axis=1).max())
+    if most == 0 or 4 * most > labels.shape[1]:
+        return None
+    return np.argsort(~labelled, axis=1, kind="stable")[:, :most].astype(np.int32)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A split as the model reads it: with ``positions`` (int [N, P], see
+    :func:`target_positions`) the labels are those at the positions ([N, P, ...]), so the head
+    runs only where there is a target (MQAR: 4 of 64 positions)."""
+
+    split: Split
+    positions: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, split: Split) -> Examples:
+        positions = target_positions(split.labels) if split.labels.ndim > 1 else None
+        if positions is None:
+            return cls(split)
+        index = positions.reshape(positions.shape + (1,) * (split.labels.ndim - 2))
+        labels = np.take_along_axis(split.labels, index, axis=1)
+        return cls(replace(split, labels=labels), positions)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def batch(self, index: np.ndarray) -> Batch:
+        """The examples at ``index`` as named arrays (``positions`` among them if any)."""
+        batch = split_batch(self.split.take(index))
+        if self.positions is not None:
+            batch["positions"] = self.positions[index]
+        return batch
 
 
 def label_nats(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -93,6 +134,7 @@ class ClassifyTask:
         self.examples = len(train)
         self.steps_per_epoch = self.examples // self.batch_size
         self.bucket = cfg.data.bucket_by_length
+        self.sets = {name: Examples.of(split) for name, split in data.splits.items()}
         self._epoch: tuple[int, np.ndarray] = (-1, np.zeros((0, 0), np.int64))
         self._eval_step = jax.jit(self._eval_fn)
 
@@ -100,13 +142,15 @@ class ClassifyTask:
                 train: bool = False, key: jax.Array | None = None) -> tuple[jax.Array, Any]:
         (logits, _), model_state = apply_model(
             self.model, params, model_state, batch["inputs"], batch["lengths"],
-            batch.get("inputs2"), batch.get("lengths2"), train=train, key=key)
+            batch.get("inputs2"), batch.get("lengths2"), positions=batch.get("positions"),
+            train=train, key=key)
         return logits, model_state
 
     def init_variables(self, key: jax.Array) -> tuple[Params, Any, ModelState]:
         example = {name: a[:2] for name, a in self.train_batch(1).items()}
         return init_variables(self.model, key, example["inputs"], example["lengths"],
-                              example.get("inputs2"), example.get("lengths2"))
+                              example.get("inputs2"), example.get("lengths2"),
+                              positions=example.get("positions"))
 
     def loss(self, params: Params, model_state: ModelState, batch: Batch,
              key: jax.Array) -> tuple[jax.Array, ModelState]:
@@ -120,7 +164,7 @@ class ClassifyTask:
             lengths = self.data.splits["train"].lengths if self.bucket else None
             self._epoch = (epoch, epoch_batches(self.examples, self.batch_size,
                                                 self.cfg.data.seed, epoch, lengths))
-        batch = split_batch(self.data.splits["train"].take(self._epoch[1][index]))
+        batch = self.sets["train"].batch(self._epoch[1][index])
         return cut_to_length(batch) if self.bucket else batch
 
     def epoch(self, step: int) -> float:
@@ -135,17 +179,17 @@ class ClassifyTask:
         return nats, jnp.argmax(logits, axis=-1)
 
     def predict(self, params: Params, model_state: ModelState,
-                split: Split) -> tuple[np.ndarray, np.ndarray]:
+                examples: Examples) -> tuple[np.ndarray, np.ndarray]:
         """(nats, predictions), each of the labels' shape, over a whole split in batches of B
         (the last one filled up with copies of the first example, then cut off; with length
         buckets the examples go by length and each batch is cut to its bucket)."""
-        labels = split.labels
+        labels = examples.split.labels
         nats, predictions = np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.int32)
-        order = (np.argsort(split.lengths, kind="stable") if self.bucket
-                 else np.arange(len(split)))
-        for start in range(0, len(split), self.batch_size):
+        order = (np.argsort(examples.split.lengths, kind="stable") if self.bucket
+                 else np.arange(len(examples)))
+        for start in range(0, len(examples), self.batch_size):
             index = order[start:start + self.batch_size]
-            batch = split_batch(split.take(np.resize(index, self.batch_size)))
+            batch = examples.batch(np.resize(index, self.batch_size))
             if self.bucket:
                 batch = cut_to_length(batch)
             n, p = (np.asarray(a)[:len(index)] for a in self._eval_step(params, model_state,
@@ -154,12 +198,12 @@ class ClassifyTask:
             nats[cut], predictions[cut] = n, p
         return nats, predictions
 
-    def figures(self, params: Params, model_state: ModelState, split: Split,
+    def figures(self, params: Params, model_state: ModelState, examples: Examples,
                 prefix: str) -> tuple[dict[str, float], np.ndarray]:
         """({prefix}_loss, {prefix}_acc and, for several labels per sequence, {prefix}_seq_acc;
-        the predictions)."""
-        nats, predictions = self.predict(params, model_state, split)
-        labels = split.labels
+        the predictions, shaped like the examples' labels)."""
+        nats, predictions = self.predict(params, model_state, examples)
+        labels = examples.split.labels
         valid = labels >= 0
         right = (predictions == labels) & valid
         out = {f"{prefix}_loss": float(nats[valid].mean()),
@@ -172,7 +216,7 @@ class ClassifyTask:
         return out, predictions
 
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
-        return self.figures(params, model_state, self.data.splits["val"], "val")[0]
+        return self.figures(params, model_state, self.sets["val"], "val")[0]
 
     def state(self) -> dict[str, Any]:
         return {}  # batches are a function of the step
@@ -183,15 +227,15 @@ class ClassifyTask:
     def finish(self, run_dir: Path, params: Params, model_state: ModelState) -> dict[str, float]:
         """Score the test split (or val), write report.json and plots/confusion.png."""
         name = "test" if "test" in self.data.splits else "val"
-        split = self.data.splits[name]
-        out, predictions = self.figures(params, model_state, split, name)
+        examples = self.sets[name]
+        out, predictions = self.figures(params, model_state, examples, name)
         n = self.info.n_classes
-        matrix = confusion_matrix(split.labels, predictions, n)
+        matrix = confusion_matrix(examples.split.labels, predictions, n)
         names = list(self.info.class_names) or [str(i) for i in range(n)]
         accuracy = per_class_accuracy(matrix)
         png = draw_confusion(matrix, names, run_dir / "plots" / "confusion.png",
                              f"{self.info.name}: {name} accuracy {out[f'{name}_acc']:.4f}")
-        report = {"split": name, "examples": len(split), **out,
+        report = {"split": name, "examples": len(examples), **out,
                   "per_class_accuracy": {c: None if np.isnan(a) else float(a)
                                          for c, a in zip(names, accuracy, strict=True)},
                   "confusion_matrix": matrix.tolist(), "confusion_png": str(png)}
