@@ -1,9 +1,11 @@
 """Draw training curves of one or several runs to PNG.
 
-    python -m glrnn.plot RUN [RUN ...] [--out FILE.png] [--x step|tokens|elapsed]
+    python -m glrnn.plot RUN [RUN ...] [--out FILE.png] [--x step|tokens|elapsed|epoch]
 
-Left: training loss (thin) and validation loss (dots and line), nats per token; right:
-validation bits per byte, when the runs have it. One colour per run, named by its directory.
+Left: training loss (thin) and validation loss (dots and line), nats per token (per label for
+classifiers); right: validation bits per byte for language models, or validation accuracy
+(solid; per-sequence accuracy dashed where the task has it) for classifiers. One colour per run,
+named by its directory.
 The default output for one run is ``RUN/plots/curves.png``; for several, ``curves.png`` here.
 """
 
@@ -25,7 +27,10 @@ from glrnn.config import ConfigError
 from glrnn.train.metrics import read_metrics
 from glrnn.train.run import read_config
 
-X_LABELS = {"step": "step", "tokens": "training tokens", "elapsed": "seconds"}
+X_LABELS = {"step": "step", "tokens": "training tokens", "elapsed": "seconds",
+            "epoch": "epochs"}
+RIGHT = {"val_bpb": ("bits per byte", "validation bits per byte"),
+         "val_acc": ("accuracy", "validation accuracy")}
 
 
 def x_values(rows: list[dict[str, Any]], x: str, tokens_per_step: int) -> list[float]:
@@ -39,17 +44,19 @@ def x_values(rows: list[dict[str, Any]], x: str, tokens_per_step: int) -> list[f
 
 
 def tokens_per_step(run_dir: Path) -> int:
-    """batch_size × seq_len of the run's recorded config."""
+    """batch_size × sequence length of the run's recorded config (the task's for a classifier)."""
     cfg, _ = read_config(run_dir)
-    return cfg.data.batch_size * cfg.data.seq_len
+    return cfg.data.batch_size * (cfg.task.length() if cfg.task.name else cfg.data.seq_len)
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") -> Path:
     """Draw the runs' curves into ``out`` (PNG); returns its path."""
-    fig, (ax_loss, ax_bpb) = plt.subplots(1, 2, figsize=(11, 4))
-    any_bpb = False
-    for i, run_dir in enumerate(map(Path, run_dirs)):
-        rows, colour, name = read_metrics(run_dir), f"C{i}", run_dir.resolve().name
+    fig, (ax_loss, ax_right) = plt.subplots(1, 2, figsize=(11, 4))
+    runs = [(Path(run_dir), read_metrics(run_dir)) for run_dir in run_dirs]
+    right = "val_bpb" if any("val_bpb" in r for _, rows in runs for r in rows) else "val_acc"
+    drawn = False
+    for i, (run_dir, rows) in enumerate(runs):
+        colour, name = f"C{i}", run_dir.resolve().name
         per_step = tokens_per_step(run_dir) if x == "tokens" else 1
         train = [r for r in rows if "loss" in r]
         val = [r for r in rows if "val_loss" in r]
@@ -58,17 +65,19 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") 
         if val:
             ax_loss.plot(x_values(val, x, per_step), [r["val_loss"] for r in val], colour,
                          marker="o", label=f"{name} validation")
-        bpb = [r for r in val if "val_bpb" in r]
-        if bpb:
-            any_bpb = True
-            ax_bpb.plot(x_values(bpb, x, per_step), [r["val_bpb"] for r in bpb], colour,
-                        marker="o", label=name)
-    ax_loss.set(xlabel=X_LABELS[x], ylabel="loss (nats/token)", title="loss")
+        for field, style in ((right, "-"), ("val_seq_acc", "--")):
+            points = [r for r in val if field in r and (right == "val_acc" or field == right)]
+            if points:
+                drawn = True
+                ax_right.plot(x_values(points, x, per_step), [r[field] for r in points],
+                              colour, linestyle=style, marker="o",
+                              label=name if field == right else f"{name} per sequence")
+    ax_loss.set(xlabel=X_LABELS[x], ylabel="loss (nats)", title="loss")
     ax_loss.legend(fontsize=8)
-    ax_bpb.set(xlabel=X_LABELS[x], ylabel="bits per byte", title="validation bits per byte")
-    if any_bpb:
-        ax_bpb.legend(fontsize=8)
-    for ax in (ax_loss, ax_bpb):
+    ax_right.set(xlabel=X_LABELS[x], ylabel=RIGHT[right][0], title=RIGHT[right][1])
+    if drawn:
+        ax_right.legend(fontsize=8)
+    for ax in (ax_loss, ax_right):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out)

@@ -22,6 +22,7 @@ from glrnn.config import (
     TrainConfig,
 )
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
+from glrnn.plot import main as plot_main
 from glrnn.train import train
 from glrnn.train.batching import bucket_length, cut_to_length, epoch_batches
 from glrnn.train.classify_task import ClassifyTask, Examples, target_positions
@@ -72,6 +73,9 @@ def test_classifier_learns_and_reports(tmp_path):
     assert matrix.sum() == 48 and np.trace(matrix) / 48 == pytest.approx(report["test_acc"])
     assert set(report["per_class_accuracy"]) == {"a", "b", "c"}
     assert (result.run_dir / "plots" / "confusion.png").stat().st_size > 1000
+    out = result.run_dir / "plots" / "acc.png"
+    assert plot_main([str(result.run_dir), "--x", "epoch", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
 
 
 def test_early_stopping_ends_the_run(tmp_path):
