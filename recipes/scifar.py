@@ -1,5 +1,5 @@
 """scifar: sequential CIFAR-10 in colour, 1,024 steps of 3 channels (the LRU paper's sCIFAR;
-glrnn/data/tasks/images.py). ``--task.image.colour false`` gives LRA's grey Image task.
+glrnn/data/tasks/images.py). ``--task.image.no-colour`` gives LRA's grey Image task.
 
     python train_lm.py scifar --task.source path/to/cifar-10-batches-py   # or hf:cifar10
 

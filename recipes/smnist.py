@@ -1,5 +1,5 @@
 """smnist: sequential MNIST, 784 grey pixels one at a time (glrnn/data/tasks/images.py);
-``--task.image.permute true`` is psMNIST (one fixed permutation of the pixels from task.seed).
+``--task.image.permute`` is psMNIST (one fixed permutation of the pixels from task.seed).
 
     python train_lm.py smnist --task.source path/to/mnist          # IDX files, .npz or hf:mnist
 
