@@ -3,7 +3,7 @@
 Frozen dataclasses like the rest of ``glrnn.config``; every range check is in
 ``__post_init__`` and raises ``ConfigError`` naming the dotted field (``task.copy.delay``) and
 what is allowed, before any data are read. Per-task settings are nested dataclasses so that tyro
-turns them into flags (``--task.copy.delay 100``, ``--task.image.colour true``).
+turns them into flags (``--task.copy.delay 100``, ``--task.image.colour``).
 
 Lengths: ``seq_len`` 0 means the task's own length (``TaskConfig.length()``): the length the
 paper or benchmark uses (LRA: ListOps 2000, Text 4096, Retrieval 4000 per document; Mamba's
