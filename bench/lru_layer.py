@@ -19,6 +19,7 @@ import numpy as np
 from timing import machine, timed
 
 from glrnn.mixers.lru import LRU
+from glrnn.params import init_params
 
 
 def reference_lru(params: dict, x: jax.Array) -> jax.Array:
@@ -60,7 +61,7 @@ def main() -> None:
         for impl in ["reference", *args.methods]:
             method = "associative" if impl == "reference" else impl
             layer = LRU(args.width, args.width, 0.9, 0.999, np.pi / 10, method, args.chunk_size)
-            params = layer.init(jax.random.PRNGKey(0), x[:, :8])["params"]
+            params, _ = init_params(layer, jax.random.PRNGKey(0), x[:, :8])
             if impl == "reference":
                 ref_params = params
 
