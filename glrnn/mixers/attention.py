@@ -53,11 +53,11 @@ class KVCache(NamedTuple):
 def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
     """Rotary embedding: x [B, L, heads, D] (D even), positions int [B, L] -> x rotated by
     position · base^(−2i/D) in the planes (x_i, x_{i + D/2})."""
-    half = x.shape[-1] // 2
-    freq = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
-    angle = positions[..., None, None].astype(jnp.float32) * freq  # [B, L, 1, D/2]
+    half, wide = x.shape[-1] // 2, jnp.promote_types(x.dtype, jnp.float32)
+    freq = base ** (-jnp.arange(half, dtype=wide) / half)
+    angle = positions[..., None, None].astype(wide) * freq  # [B, L, 1, D/2]
     cos, sin = jnp.cos(angle), jnp.sin(angle)
-    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+    x1, x2 = jnp.split(x.astype(wide), 2, axis=-1)
     return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1).astype(x.dtype)
 
 
@@ -72,7 +72,8 @@ def _attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, q_start:
             k_pos: jax.Array, slots: int) -> jax.Array:
     """Softmax attention over every given key: q [B, Lq, Hkv, G, D] (scaled), k, v [B, Lk, Hkv,
     D] -> [B, Lq, Hkv, G, D]; scores and softmax in float32."""
-    scores = jnp.einsum("bqhgd,bkhd->bhgqk", q, k, preferred_element_type=jnp.float32)
+    scores = jnp.einsum("bqhgd,bkhd->bhgqk", q, k,
+                        preferred_element_type=jnp.promote_types(q.dtype, jnp.float32))
     mask = visible(q_pos, q_start, k_pos, slots)[:, None, None]
     weights = jax.nn.softmax(jnp.where(mask, scores, MASKED), axis=-1)
     return jnp.einsum("bhgqk,bkhd->bqhgd", weights.astype(v.dtype), v)
@@ -95,8 +96,9 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array,
         return jnp.moveaxis(a.reshape(a.shape[0], n_blocks, block, *a.shape[2:]), 1, 0)
 
     span = min(n_keys, slots - 1 + block)  # the keys a block of queries can see
-    # index of the first key the block's first query can see (dynamic_slice clamps it)
-    first = (n_keys - length) + jnp.arange(n_blocks) * block - (slots - 1)
+    # index of the first key the block's first query can see (dynamic_slice clamps it at the
+    # end; a negative index would count from the end)
+    first = jnp.maximum((n_keys - length) + jnp.arange(n_blocks) * block - (slots - 1), 0)
 
     @jax.checkpoint
     def one_block(args: tuple[jax.Array, ...]) -> jax.Array:
