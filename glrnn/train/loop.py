@@ -212,7 +212,8 @@ def _run(cfg: Config, model: LanguageModel, state: State, data: Data,
     eval_step = make_eval_step(model, tokenizer.bos_id)
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     batches = batch_sharding(state.mesh)
-    flops_per_token, peak = model_flops_per_token(cfg.model), measure_peak_flops()
+    flops_per_token = model_flops_per_token(cfg.model, cfg.data.seq_len)
+    peak = measure_peak_flops()
     tokens_per_step = cfg.data.batch_size * cfg.data.seq_len
     params, opt_state = state.params, state.opt_state
     clock = time.perf_counter()
