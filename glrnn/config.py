@@ -346,6 +346,9 @@ class TrainConfig:
     fsdp: int = 1  # mesh axis "fsdp": devices that split each parameter (1: replicate)
     tensorboard: bool = False  # also write TensorBoard event files into the run directory
     wandb: str = ""  # a Weights & Biases project name to log to; empty: off
+    # a run directory whose latest parameters start this run (parameters this model adds keep
+    # their initialisation, e.g. a true-recurrence GateLoop from a linear one); fresh optimizer
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):

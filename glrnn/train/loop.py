@@ -24,7 +24,7 @@ from glrnn.config import Config
 from glrnn.data import AudioData, StreamingTextData, TextData, make_data
 from glrnn.data.text import segment_ids
 from glrnn.models import LanguageModel
-from glrnn.params import init_params
+from glrnn.params import init_params, overlay_params
 from glrnn.tokenizer import from_name
 from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
 from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
@@ -184,6 +184,10 @@ def _initial_state(cfg: Config, model: LanguageModel) -> State:
     """Fresh parameters and optimizer state, placed on the mesh."""
     init_key, dropout_key = jax.random.split(jax.random.key(cfg.train.seed))
     params, roles = init_params(model, init_key, jnp.zeros((1, cfg.data.seq_len), jnp.int32))
+    if cfg.train.init_from:
+        from glrnn.generate import load_run  # glrnn.generate imports this package
+
+        params = overlay_params(params, load_run(cfg.train.init_from)[3])
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
     mesh = make_mesh(cfg.train.fsdp)
