@@ -122,32 +122,36 @@ def gates_of(u: jax.Array, layout: tuple[str, ...], input_act: Activation,
     )
 
 
-def recurrent_gateloop(u: jax.Array, w_rec: jax.Array, h0: jax.Array, keep: jax.Array,
-                       layout: tuple[str, ...], input_act: Activation,
-                       gate_act: Activation) -> tuple[jax.Array, jax.Array | None]:
+def recurrent_gateloop(u: jax.Array, w_rec: jax.Array, h0: jax.Array, reset: jax.Array | None,
+                       layout: tuple[str, ...], input_act: Activation, gate_act: Activation,
+                       hidden_act: Activation) -> tuple[jax.Array, jax.Array]:
     """The true recurrence, sequentially: u [B, L, k·N] (the x-part of the pre-activations),
-    w_rec [N, k·N], h0 [B, N], keep [B, L, 1] (0 where the state is cleared before the step)
-    -> (h [B, L, N], output gates [B, L, N] or None)."""
+    w_rec [N, k·N], h0 [B, N], reset bool [B, L] or None (the state is cleared before the step)
+    -> (o ⊙ σ_h(h) [B, L, N], the read-out's input; the last state [B, N])."""
 
-    def step(h: jax.Array, inputs: tuple[jax.Array, jax.Array]):
-        u_t, keep_t = inputs
-        h = keep_t * h
+    def step(h: jax.Array, inputs: tuple[jax.Array, jax.Array | None]):
+        u_t, reset_t = inputs
+        if reset_t is not None:
+            h = jnp.where(reset_t[:, None], 0.0, h)
         g = gates_of(u_t + h @ w_rec.astype(h.dtype), layout, input_act, gate_act)
         h = g.forget * h + g.input * g.candidate
-        return h, (h, g.output)
+        return h, gated_hidden(h, g.output, hidden_act)
 
-    _, (h, output) = jax.lax.scan(step, h0.astype(u.dtype),
-                                  (jnp.swapaxes(u, 0, 1), jnp.swapaxes(keep, 0, 1)))
-    return jnp.swapaxes(h, 0, 1), None if output is None else jnp.swapaxes(output, 0, 1)
+    resets = None if reset is None else reset.T
+    h, r = jax.lax.scan(step, h0.astype(u.dtype), (jnp.swapaxes(u, 0, 1), resets))
+    return jnp.swapaxes(r, 0, 1), h
+
+
+def gated_hidden(h: jax.Array, output: jax.Array | None, hidden_act: Activation) -> jax.Array:
+    """o ⊙ σ_h(h) (σ_h(h) without an output gate): each [..., N]."""
+    r = hidden_act(h)
+    return r if output is None else output * r
 
 
 def gateloop_readout(h: jax.Array, output: jax.Array | None, w_out: jax.Array,
                      hidden_act: Activation, dtype: jnp.dtype) -> jax.Array:
     """W_y (o ⊙ σ_h(h)): h [..., N], o [..., N] or None, w_out [N, H] -> [..., H] in ``dtype``."""
-    r = hidden_act(h)
-    if output is not None:
-        r = output * r
-    return r.astype(dtype) @ w_out.astype(dtype)
+    return gated_hidden(h, output, hidden_act).astype(dtype) @ w_out.astype(dtype)
 
 
 class GateLoop(nn.Module):
@@ -208,12 +212,11 @@ class GateLoop(nn.Module):
         if self.recurrent:
             if carry is None:
                 carry = self.init_carry(x.shape[0])
-            reset = (jnp.zeros(x.shape[:2], bool) if segment_ids is None
-                     else segment_resets(segment_ids))
-            h, output = recurrent_gateloop(
+            r, h = recurrent_gateloop(
                 gateloop_preactivation(x, self.w_in, self.b_in), self.w_rec, carry,
-                (~reset)[..., None].astype(jnp.float32), self.layout, *self._activations())
-            return self._readout(h, output, x.dtype), h[:, -1]
+                None if segment_ids is None else segment_resets(segment_ids), self.layout,
+                *self._activations(), activation(self.hidden_activation))
+            return r.astype(x.dtype) @ self.w_out.astype(x.dtype), h
         g = self.gates(x)
         h = linear_scan(g.forget, g.input * g.candidate, carry,
                         reset=channel_resets(segment_ids), method=self.scan_method,
