@@ -23,9 +23,7 @@ from glrnn.train.metrics import MetricsLog, read_metrics
     {"mixer": "lru"}, {"mixer": "gateloop", "channel_mixer": "mlp"},
     {"mixer": "gateloop", "gateloop": GateLoopConfig(tied_gates=False, output_gate=False)},
     {"mixer": "lru", "tie_embeddings": False, "channel_mixer": "none"},
-    {"mixer": "rglru", "block": "griffin", "attention_every": 2,
-     "rglru": RGLRUConfig(gate_blocks=4), "attention": AttentionConfig(heads=4, window=8,
-                                                                       max_len=32)},
+    {"mixer": "rglru", "block": "hawk", "rglru": RGLRUConfig(gate_blocks=4)},
     {"mixer": "attention", "conv": True, "attention": AttentionConfig(heads=2, max_len=32)}])
 def test_forward_flops_match_xla_count(kwargs):
     """XLA counts every operation (norms, activations, gates too): the model FLOPs must be

@@ -38,11 +38,11 @@ def init(module, x: jax.Array) -> dict:
 
 
 def randomized(params: dict, seed: int, scale: float = 0.3) -> dict:
-    """params plus noise, so that no zero-initialised bias or weight hides a term."""
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree.unflatten(tree, [v + scale * jax.random.normal(k, v.shape, v.dtype)
-                                     for v, k in zip(leaves, keys, strict=True)])
+    """params plus noise, so that no zero-initialised bias or weight hides a term (numpy noise:
+    no compilation per shape)."""
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda v: v + scale * rng.standard_normal(v.shape).astype(v.dtype),
+                        params)
 
 
 def resets_of(segments: np.ndarray) -> np.ndarray:
@@ -194,7 +194,7 @@ def reference_attention(p: dict, x: np.ndarray, segments: np.ndarray, heads: int
     return y @ p["out"]["kernel"]
 
 
-@pytest.mark.parametrize(("heads", "kv_heads", "slots"), [(4, 4, 64), (4, 2, 8), (2, 1, 5)])
+@pytest.mark.parametrize(("heads", "kv_heads", "slots"), [(4, 4, 64), (4, 2, 5)])
 def test_attention_matches_the_equations_in_blocks_and_across_a_carry(heads, kv_heads, slots):
     """40 positions in blocks of 16 queries (the window slices the keys), as one call and as
     10 + 30 positions with the cache passed along; documents change at 13 and at 30."""

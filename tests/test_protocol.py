@@ -35,8 +35,7 @@ def cfg(**kwargs) -> ModelConfig:
 
 MIXERS = {"lru": {"mixer": "lru"}, "gateloop-tied": {"mixer": "gateloop"},
           "gateloop-untied": {"mixer": "gateloop",
-                              "gateloop": GateLoopConfig(tied_gates=False, output_gate=False)},
-          "rglru": {"mixer": "rglru", "rglru": RGLRUConfig(gate_blocks=2)}}
+                              "gateloop": GateLoopConfig(tied_gates=False, output_gate=False)}}
 # attention: global (cache of 16 slots > LENGTH) and a sliding window of 4 < HALF with
 # multi-query heads; the cache is sized by the window
 GLOBAL = AttentionConfig(heads=2, max_len=16)
@@ -57,10 +56,11 @@ CASES: dict[str, nn.Module] = {
     "lm-gateloop-untied-head": LanguageModel(cfg(mixer="gateloop", tie_embeddings=False)),
     "gateloop-recurrent": make_mixer(cfg(mixer="gateloop", scan_method="sequential",
                                          gateloop=GateLoopConfig(recurrent=True))),
-    "lru-conv": make_mixer(cfg(mixer="lru", conv=True, conv_width=3)),
+    "rglru": make_mixer(cfg(mixer="rglru", rglru=RGLRUConfig(gate_blocks=2))),
     "attention": make_mixer(cfg(mixer="attention", attention=GLOBAL)),
     "attention-window": make_mixer(cfg(mixer="attention", attention=WINDOW)),
-    "block-hawk-rglru": Block(cfg(mixer="rglru", block="hawk", rnn_width=12, conv_width=2)),
+    # Griffin's gated block: linear, short convolution, RG-LRU; times a GeLU gate; linear
+    "block-hawk-rglru": Block(cfg(mixer="rglru", block="hawk", rnn_width=12, conv_width=3)),
     # a hawk block, then an attention block
     "lm-griffin": LanguageModel(cfg(mixer="rglru", block="griffin", attention_every=2,
                                     attention=WINDOW)),
@@ -78,10 +78,9 @@ def built(name: str) -> tuple[nn.Module, dict, jax.Array]:
         x = jax.random.normal(key_x, (BATCH, LENGTH, WIDTH))
     params = jax.jit(module.init)(key_init, x[:, :4])
     if name in RANDOMIZED:
-        leaves, tree = jax.tree.flatten(params)
-        keys = jax.random.split(jax.random.key(5), len(leaves))
-        params = jax.tree.unflatten(tree, [leaf + 0.3 * jax.random.normal(k, leaf.shape)
-                                           for leaf, k in zip(leaves, keys, strict=True)])
+        rng = np.random.default_rng(5)
+        params = jax.tree.map(lambda v: v + 0.3 * rng.standard_normal(v.shape, np.float32),
+                              params)
     return module, params, x
 
 
