@@ -15,18 +15,31 @@ from glrnn.config import GateLoopConfig
 from glrnn.generate import load_run
 from glrnn.models import LanguageModel
 from glrnn.params import init_params, overlay_params
+from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import train
+from glrnn.train.checkpoint import Checkpoints
+from glrnn.train.run import run_dir_of, write_config
+
+
+def save_run(cfg, params: dict) -> None:
+    """A run directory holding ``params`` as its checkpoint of step 1 (what a run leaves; the
+    optimizer state is a placeholder: loading a run's parameters does not read it)."""
+    write_config(run_dir_of(cfg), cfg, ByteTokenizer())
+    checkpoints = Checkpoints(run_dir_of(cfg))
+    checkpoints.save(1, params, {"count": jnp.zeros((), jnp.int32)}, {"step": 1})
+    checkpoints.close()
 
 
 def test_linear_checkpoint_starts_a_true_recurrence_model_that_then_learns(tmp_path):
     linear = tiny_config(tmp_path, "linear", steps=4, eval_every=4, checkpoint_every=4)
     linear = replace(linear, model=replace(linear.model, mixer="gateloop"))
-    linear_dir = train(linear).run_dir
+    tokens = jax.random.randint(jax.random.key(1), (2, 16), 0, 259)
+    save_run(linear, init_params(LanguageModel(linear.model), jax.random.key(0), tokens)[0])
+    linear_dir = run_dir_of(linear)
     _, _, linear_model, linear_params, _ = load_run(linear_dir)
 
     recurrent_cfg = replace(linear.model, gateloop=GateLoopConfig(recurrent=True))
     model = LanguageModel(recurrent_cfg)
-    tokens = jax.random.randint(jax.random.key(1), (2, 16), 0, 259)
     fresh, roles = init_params(model, jax.random.key(5), tokens)
     assert roles["backbone"]["blocks_0"]["mixer"]["w_rec"] == "recurrent"
     start = overlay_params(fresh, linear_params)
