@@ -16,9 +16,12 @@ shapes:
 
 Before timing, glrnn's RG-LRU and GateLoop are checked to compute the peers' functions on the
 same parameters. The loss is the sum of squares of the output, differentiated with respect to
-every parameter and x. Prints tokens/s forward and forward+backward, XLA's temporary memory of
+every parameter and x. All layers of one length are compiled first, then timed in turn for
+``--repeats`` rounds, and each one's fastest round is reported (on a shared machine the load
+falls on all alike). Prints tokens/s forward and forward+backward, XLA's temporary memory of
 the forward+backward, and the ratio of glrnn's RG-LRU to recurrentgemma's best scan and of
-glrnn's GateLoop to the peer.
+glrnn's GateLoop to the peer. One more row times glrnn's GateLoop with its recurrence taken out
+(its matmuls and gates alone): the bound on what any implementation of that layer can reach.
 
 recurrentgemma 1.0.1 pins typeguard<3, which the rest of the environment (tyro) cannot take; its
 run-time type checks only run while tracing, so this script replaces ``typeguard.typechecked``
@@ -36,7 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import machine, timed
+from timing import compile_call, fastest_interleaved, machine
 
 from glrnn.config import AttentionConfig, GateLoopConfig, ModelConfig, RGLRUConfig
 from glrnn.mixers import MIXERS, make_mixer
@@ -129,6 +132,20 @@ def gateloop_params_as_glrnn(peer: Any) -> tuple[dict, dict]:
             peer["out_proj"]["bias"])
 
 
+def gateloop_without_recurrence(layer: Layer) -> Layer:
+    """glrnn's GateLoop with the recurrence taken out (h_t = i_t ⊙ z_t): its matmuls and gates
+    alone, the least time any implementation of the layer with these matmuls can take."""
+    from glrnn.mixers.gateloop import gateloop_preactivation, gateloop_readout, gates_of
+
+    def forward(p: dict, x: jax.Array) -> jax.Array:
+        layout = ("forget", "candidate", "output")
+        g = gates_of(gateloop_preactivation(x, p["w_in"], p["b_in"]), layout, jnp.tanh,
+                     jax.nn.sigmoid)
+        return gateloop_readout(g.input * g.candidate, g.output, p["w_out"], jnp.tanh, x.dtype)
+
+    return Layer("glrnn gateloop without its recurrence (bound)", layer.params, forward)
+
+
 def check_same_functions(layers: dict[str, Layer], x: jax.Array) -> None:
     """glrnn's RG-LRU and GateLoop compute the peers' functions on the peers' parameters."""
     x = x[:, :256]
@@ -154,7 +171,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4,
                         help="RG-LRU gate blocks (both sides) and attention heads")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="rounds; each layer's fastest round is reported")
     parser.add_argument("--only", nargs="*", default=None,
                         help="time only the layers whose name contains one of these")
     args = parser.parse_args()
@@ -171,8 +189,10 @@ def main() -> None:
             *recurrentgemma_layers(args.width, args.heads, x),
             *peer_gateloop_layers(args.width)]}
         check_same_functions(layers, x)
+        bound = gateloop_without_recurrence(layers["glrnn gateloop"])
+        layers[bound.name] = bound
         tokens = args.batch * length
-        speed = {}
+        calls, temps = {}, {}
         for name, layer in layers.items():
             if args.only and not any(part in name for part in args.only):
                 continue
@@ -180,11 +200,14 @@ def main() -> None:
             def loss(p, x, forward=layer.forward):
                 return jnp.sum(forward(p, x).astype(jnp.float32) ** 2)
 
-            fwd_s, _ = timed(layer.forward, layer.params, x, repeats=args.repeats)
-            bwd_s, temp = timed(jax.grad(loss, (0, 1)), layer.params, x, repeats=args.repeats)
-            speed[name] = tokens / bwd_s
-            print(f"| {length} | {name} | {tokens / fwd_s:,.0f} | {tokens / bwd_s:,.0f} | "
-                  f"{temp / 2**20:,.0f} |", flush=True)
+            calls[(name, "fwd")], _ = compile_call(layer.forward, layer.params, x)
+            calls[(name, "bwd")], temps[name] = compile_call(jax.grad(loss, (0, 1)),
+                                                             layer.params, x)
+        best = fastest_interleaved(calls, args.repeats)
+        speed = {name: tokens / best[(name, "bwd")] for name in temps}
+        for name, temp in temps.items():
+            print(f"| {length} | {name} | {tokens / best[(name, 'fwd')]:,.0f} | "
+                  f"{speed[name]:,.0f} | {temp / 2**20:,.0f} |", flush=True)
         ratios.append((length, speed))
     print()
     for length, speed in ratios:
