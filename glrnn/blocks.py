@@ -131,15 +131,17 @@ def make_channel_mixer(cfg: ModelConfig) -> nn.Module | None:
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: [batch, length, d_model] -> same; carry: the time mixer's."""
+    """Pre-norm residual block: [batch, length, d_model] -> same; carry: the time mixer's.
+    ``layer`` (counted from 0) picks the mixer in hybrid layouts (glrnn.mixers.make_mixer)."""
 
     cfg: ModelConfig
+    layer: int = 0
 
     def setup(self) -> None:
         self.norm1 = make_norm(self.cfg.norm, self.cfg.dtype)
-        self.mixer = make_mixer(self.cfg)
+        self.mixer = make_mixer(self.cfg, self.layer)
         if self.cfg.bidirectional:
-            self.mixer_reverse = make_mixer(self.cfg)
+            self.mixer_reverse = make_mixer(self.cfg, self.layer)
         self.channel_mixer = make_channel_mixer(self.cfg)
         if self.channel_mixer is not None:
             self.norm2 = make_norm(self.cfg.norm, self.cfg.dtype)

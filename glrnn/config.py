@@ -40,6 +40,8 @@ ENCODERS = ("embed", "onehot")
 CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
+BLOCKS = ("prenorm", "hawk", "griffin")
+GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one attention block
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class GateLoopConfig:
     # [f_min, f_max] (memory time-scales 1/(1-f) spread log-uniformly).
     f_min: float = 0.9
     f_max: float = 0.999
+    # true recurrence: the gates and the candidate also see h_{t-1} through a zero-initialised
+    # projection (a nonlinear RNN, run sequentially; starts equal to the linear model)
+    recurrent: bool = False
 
     def __post_init__(self) -> None:
         for name in ("input_activation", "hidden_activation", "gate_activation"):
@@ -82,6 +87,56 @@ class GateLoopConfig:
         check(0.0 < self.f_min < 1.0, "model.gateloop.f_min", self.f_min, "0 < f_min < 1")
         check(self.f_min < self.f_max < 1.0, "model.gateloop.f_max", self.f_max,
               f"f_min < f_max < 1 (f_min={self.f_min})")
+
+
+@dataclass(frozen=True)
+class RGLRUConfig:
+    """Griffin's real-gated LRU (De et al. 2024), see glrnn/mixers/rglru.py."""
+
+    c: float = 8.0  # a_t = sigmoid(Lambda)^(c * r_t)
+    # initialisation ring: a^c uniform in area on [r_min, r_max] (the paper's text)
+    r_min: float = 0.9
+    r_max: float = 0.999
+    # the two gates' projections are block-diagonal with this many blocks (Griffin: one per
+    # head); 1 is a dense projection. Must divide the RG-LRU's width.
+    gate_blocks: int = 1
+
+    def __post_init__(self) -> None:
+        check(0.0 < self.c < math.inf, "model.rglru.c", self.c, "a finite value > 0")
+        check(0.0 < self.r_min < 1.0, "model.rglru.r_min", self.r_min, "0 < r_min < 1")
+        check(self.r_min < self.r_max < 1.0, "model.rglru.r_max", self.r_max,
+              f"r_min < r_max < 1 (r_min={self.r_min})")
+        _check_positive_int("model.rglru.gate_blocks", self.gate_blocks)
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """Causal multi-head attention with RoPE and a KV cache, see glrnn/mixers/attention.py."""
+
+    heads: int = 4
+    kv_heads: int = 0  # key/value heads: 0 = heads (multi-head), 1 = multi-query (Griffin)
+    # 0: every earlier position up to max_len back; > 0: a sliding window of this many positions
+    # (the position itself included)
+    window: int = 0
+    max_len: int = 1024  # cache slots of global attention (window = 0)
+    rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        _check_positive_int("model.attention.heads", self.heads)
+        check(isinstance(self.kv_heads, int) and self.kv_heads >= 0
+              and self.heads % max(self.kv_heads, 1) == 0, "model.attention.kv_heads",
+              self.kv_heads, f"0 or a divisor of model.attention.heads ({self.heads})")
+        _check_positive_int("model.attention.max_len", self.max_len)
+        check(isinstance(self.window, int) and 0 <= self.window <= self.max_len,
+              "model.attention.window", self.window,
+              f"an integer in [0, model.attention.max_len={self.max_len}]")
+        check(1.0 < self.rope_base < math.inf, "model.attention.rope_base", self.rope_base,
+              "a finite value > 1")
+
+    @property
+    def slots(self) -> int:
+        """Positions a query sees (itself included), and the KV cache's size."""
+        return self.window or self.max_len
 
 
 @dataclass(frozen=True)
@@ -127,6 +182,18 @@ class ModelConfig:
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    # block layout (glrnn/mixers/__init__.py): "prenorm" applies the mixer directly; "hawk" wraps
+    # it in Griffin's recurrent block, out(gelu(W_g x) * mixer(conv(W_x x))) at width rnn_width;
+    # "griffin" is hawk with a local attention block every attention_every layers
+    block: str = "prenorm"
+    # every k-th block (k, 2k, ...) is an attention block; 0: none (prenorm, hawk), or
+    # GRIFFIN_ATTENTION_EVERY (griffin)
+    attention_every: int = 0
+    conv: bool = False  # prenorm blocks: a short causal convolution before the mixer
+    conv_width: int = 4  # the short convolution's width (hawk and griffin blocks always have it)
+    rnn_width: int = 0  # hawk/griffin: width of the recurrent branch; 0: d_model
+    rglru: RGLRUConfig = field(default_factory=RGLRUConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
 
     def __post_init__(self) -> None:
         from glrnn.mixers import MIXERS  # the registry decides which names exist
@@ -142,6 +209,46 @@ class ModelConfig:
         check_choice("model.dtype", self.dtype, DTYPES)
         check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "> 0")
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= dropout < 1")
+        self._check_layout()
+
+    @property
+    def attention_period(self) -> int:
+        """k such that blocks k, 2k, ... (counted from 1) are attention blocks; 0 for none."""
+        if self.block == "griffin":
+            return self.attention_every or GRIFFIN_ATTENTION_EVERY
+        return self.attention_every
+
+    @property
+    def recurrent_width(self) -> int:
+        """The width the (recurrent) mixer runs at: rnn_width in hawk/griffin blocks."""
+        return (self.rnn_width or self.d_model) if self.block != "prenorm" else self.d_model
+
+    def uses_attention(self) -> bool:
+        return self.mixer == "attention" or self.attention_period > 0
+
+    def _check_layout(self) -> None:
+        """The block layout, the short convolution and the new mixers' shapes."""
+        check_choice("model.block", self.block, BLOCKS)
+        check(isinstance(self.attention_every, int) and 0 <= self.attention_every
+              <= self.n_layers, "model.attention_every", self.attention_every,
+              f"an integer in [0, model.n_layers={self.n_layers}]")
+        check(self.block != "hawk" or self.attention_every == 0, "model.attention_every",
+              self.attention_every, "0 with model.block='hawk' (use 'griffin' for attention)")
+        check(self.block == "prenorm" or self.mixer != "attention", "model.mixer", self.mixer,
+              f"a recurrent mixer with model.block={self.block!r} (not 'attention')")
+        _check_positive_int("model.conv_width", self.conv_width)
+        check(isinstance(self.rnn_width, int) and self.rnn_width >= 0, "model.rnn_width",
+              self.rnn_width, "an integer >= 0")
+        if self.mixer == "rglru":
+            check(self.recurrent_width % self.rglru.gate_blocks == 0, "model.rglru.gate_blocks",
+                  self.rglru.gate_blocks, f"a divisor of the RG-LRU width {self.recurrent_width}")
+        if self.mixer == "gateloop" and self.gateloop.recurrent:
+            check_choice("model.scan_method", self.scan_method, ("auto", "sequential"))
+        if self.uses_attention():
+            heads = self.attention.heads
+            check(self.d_model % heads == 0 and (self.d_model // heads) % 2 == 0,
+                  "model.attention.heads", heads,
+                  f"a divisor of model.d_model={self.d_model} leaving an even head width (RoPE)")
 
 
 @dataclass(frozen=True)
@@ -247,6 +354,9 @@ class TrainConfig:
     fsdp: int = 1  # mesh axis "fsdp": devices that split each parameter (1: replicate)
     tensorboard: bool = False  # also write TensorBoard event files into the run directory
     wandb: str = ""  # a Weights & Biases project name to log to; empty: off
+    # a run directory whose latest parameters start this run (parameters this model adds keep
+    # their initialisation, e.g. a true-recurrence GateLoop from a linear one); fresh optimizer
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
@@ -288,6 +398,15 @@ class Config:
                   self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
               self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
+        if self.model.uses_attention():
+            attention = self.model.attention
+            if attention.window:
+                check(attention.window <= self.data.seq_len, "model.attention.window",
+                      attention.window, f"<= data.seq_len ({self.data.seq_len})")
+            else:
+                check(attention.max_len >= self.data.seq_len, "model.attention.max_len",
+                      attention.max_len, f">= data.seq_len ({self.data.seq_len}) for global "
+                      "attention (model.attention.window=0)")
         vocab = from_name(self.data.tokenizer).vocab_size
         check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,
               f">= {vocab} (the {self.data.tokenizer} tokenizer's vocabulary)")

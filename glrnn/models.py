@@ -26,7 +26,7 @@ class Backbone(nn.Module):
     cfg: ModelConfig
 
     def setup(self) -> None:
-        self.blocks = [Block(self.cfg) for _ in range(self.cfg.n_layers)]
+        self.blocks = [Block(self.cfg, layer) for layer in range(self.cfg.n_layers)]
 
     def init_carry(self, batch_size: int) -> tuple[Carry, ...]:
         return tuple(block.init_carry(batch_size) for block in self.blocks)

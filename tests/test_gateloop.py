@@ -88,49 +88,62 @@ NP_ACT = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "identity"
 
 
 def reference_gateloop(p: dict, x: np.ndarray, h0: np.ndarray, tied: bool, output_gate: bool,
-                       act_in: str, act_h: str, act_g: str) -> tuple[np.ndarray, np.ndarray]:
-    """The equations, literally: x [B, L, H] -> y [B, L, H], last state [B, N]."""
-    # the column blocks of the fused projection: forget, candidate, [input], [output]
+                       act_in: str, act_h: str, act_g: str,
+                       reset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The equations, literally: x [B, L, H] -> y [B, L, H], last state [B, N]; with ``w_rec``
+    in p (true recurrence) every pre-activation also gets h_{t-1} @ W_h; ``reset`` bool [B, L]
+    clears h_{t-1} before step t."""
+    # the column blocks of the fused projections: forget, candidate, [input], [output]
     w = np.split(p["w_in"], p["w_in"].shape[1] // N, axis=1)
     b = np.split(p["b_in"], p["b_in"].shape[0] // N)
-    w_f, b_f, w_z, b_z = w[0], b[0], w[1], b[1]
-    if not tied:
-        w_i, b_i = w[2], b[2]
-    if output_gate:
-        w_o, b_o = w[-1], b[-1]
+    r = np.split(p["w_rec"], len(w), axis=1) if "w_rec" in p else [np.zeros((N, N))] * len(w)
     s_g, s_in, s_h = NP_ACT[act_g], NP_ACT[act_in], NP_ACT[act_h]
     h, ys = h0, []
     for t in range(x.shape[1]):
         x_t = x[:, t]
-        f = s_g(x_t @ w_f + b_f)
-        i = 1 - f if tied else s_g(x_t @ w_i + b_i)
-        z = s_in(x_t @ w_z + b_z)
+        if reset is not None:
+            h = np.where(reset[:, t, None], 0.0, h)
+        pre = [x_t @ w[k] + b[k] + h @ r[k] for k in range(len(w))]
+        f = s_g(pre[0])
+        z = s_in(pre[1])
+        i = 1 - f if tied else s_g(pre[2])
         h = f * h + i * z
-        r = s_h(h) * (s_g(x_t @ w_o + b_o) if output_gate else 1.0)
-        ys.append(r @ p["w_out"])
+        out = s_h(h) * (s_g(pre[-1]) if output_gate else 1.0)
+        ys.append(out @ p["w_out"])
     return np.stack(ys, axis=1), h
 
 
 @pytest.mark.parametrize(
-    ("tied", "output_gate", "act_in", "act_h", "act_g", "method"),
-    [(True, True, "tanh", "tanh", "sigmoid", "sequential"),
-     (False, True, "identity", "relu", "tanh", "chunked"),
-     (False, False, "tanh", "identity", "sigmoid", "associative"),
-     (True, False, "relu", "tanh", "sigmoid", "chunked")])
-def test_matches_the_equations(tied, output_gate, act_in, act_h, act_g, method):
+    ("tied", "output_gate", "act_in", "act_h", "act_g", "method", "recurrent"),
+    [(True, True, "tanh", "tanh", "sigmoid", "sequential", False),
+     (False, True, "identity", "relu", "tanh", "chunked", False),
+     (False, False, "tanh", "identity", "sigmoid", "associative", False),
+     (True, False, "relu", "tanh", "sigmoid", "chunked", False),
+     (False, True, "tanh", "tanh", "sigmoid", "sequential", True)])
+def test_matches_the_equations(tied, output_gate, act_in, act_h, act_g, method, recurrent):
     with jax.enable_x64(True):
         layer = GateLoop(d_model=H, d_state=N, tied_gates=tied, output_gate=output_gate,
                          input_activation=act_in, hidden_activation=act_h, gate_activation=act_g,
-                         scan_method=method, chunk_size=4)
+                         scan_method=method, chunk_size=4, recurrent=recurrent)
         params = init_params(layer)
-        # random biases too, so that no block is trivially zero
+        # random biases (and recurrent weights) too, so that no block is trivially zero
         params = jax.tree.map(lambda v: v.astype(jnp.float64), params)
         params["b_in"] = params["b_in"] + jax.random.normal(jax.random.PRNGKey(4),
                                                             params["b_in"].shape, jnp.float64)
+        if recurrent:
+            assert not np.any(params["w_rec"])  # zero-initialised: starts as the linear model
+            params["w_rec"] = 0.3 * jax.random.normal(jax.random.PRNGKey(5),
+                                                      params["w_rec"].shape, jnp.float64)
         x = jax.random.normal(jax.random.PRNGKey(1), (2, 11, H), jnp.float64)
         h0 = jax.random.normal(jax.random.PRNGKey(2), (2, N), jnp.float64)
-        y, carry = jax.jit(layer.apply)({"params": params}, x, h0)
+        # the second row starts a new document at position 4
+        segments = np.array([[0] * 11, [0] * 4 + [1] * 7])
+        y, carry = jax.jit(layer.apply)({"params": params}, x, h0,
+                                        segment_ids=jnp.asarray(segments))
+        reset = np.zeros((2, 11), bool)
+        reset[1, 4] = True
         ref_y, ref_h = reference_gateloop(jax.tree.map(np.asarray, params), np.asarray(x),
-                                          np.asarray(h0), tied, output_gate, act_in, act_h, act_g)
+                                          np.asarray(h0), tied, output_gate, act_in, act_h, act_g,
+                                          reset)
         np.testing.assert_allclose(y, ref_y, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(carry, ref_h, rtol=1e-10, atol=1e-10)

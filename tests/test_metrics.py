@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from glrnn.config import ConfigError, GateLoopConfig, ModelConfig
+from glrnn.config import AttentionConfig, ConfigError, GateLoopConfig, ModelConfig, RGLRUConfig
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
 from glrnn.plot import main as plot_main
@@ -22,7 +22,9 @@ from glrnn.train.metrics import MetricsLog, read_metrics
 @pytest.mark.parametrize("kwargs", [
     {"mixer": "lru"}, {"mixer": "gateloop", "channel_mixer": "mlp"},
     {"mixer": "gateloop", "gateloop": GateLoopConfig(tied_gates=False, output_gate=False)},
-    {"mixer": "lru", "tie_embeddings": False, "channel_mixer": "none"}])
+    {"mixer": "lru", "tie_embeddings": False, "channel_mixer": "none"},
+    {"mixer": "rglru", "block": "hawk", "rglru": RGLRUConfig(gate_blocks=4)},
+    {"mixer": "attention", "conv": True, "attention": AttentionConfig(heads=2, max_len=32)}])
 def test_forward_flops_match_xla_count(kwargs):
     """XLA counts every operation (norms, activations, gates too): the model FLOPs must be
     below its count and within 10 % of it at widths where matmuls dominate."""
@@ -33,7 +35,7 @@ def test_forward_flops_match_xla_count(kwargs):
     cost = jax.jit(lambda p, t: model.apply({"params": p}, t)[0]).lower(
         params, tokens).compile().cost_analysis()
     xla = (cost[0] if isinstance(cost, list) else cost)["flops"] / tokens.size
-    ours = forward_flops_per_token(cfg)
+    ours = forward_flops_per_token(cfg, tokens.shape[1])
     assert ours <= xla <= 1.1 * ours
 
 

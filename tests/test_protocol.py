@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from glrnn.blocks import Block
-from glrnn.config import ConfigError, GateLoopConfig, ModelConfig
+from glrnn.config import AttentionConfig, ConfigError, GateLoopConfig, ModelConfig, RGLRUConfig
 from glrnn.mixers import make_mixer
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params
@@ -36,6 +36,12 @@ def cfg(**kwargs) -> ModelConfig:
 MIXERS = {"lru": {"mixer": "lru"}, "gateloop-tied": {"mixer": "gateloop"},
           "gateloop-untied": {"mixer": "gateloop",
                               "gateloop": GateLoopConfig(tied_gates=False, output_gate=False)}}
+# attention: global (cache of 16 slots > LENGTH) and a sliding window of 4 < HALF with
+# multi-query heads; the cache is sized by the window
+GLOBAL = AttentionConfig(heads=2, max_len=16)
+WINDOW = AttentionConfig(heads=2, kv_heads=1, window=4, max_len=16)
+# parameters that start at zero are given random values in these cases, so the tests reach them
+RANDOMIZED = {"gateloop-recurrent"}
 
 # name -> module; chunk_size 5 < LENGTH and divides neither LENGTH nor HALF
 CASES: dict[str, nn.Module] = {
@@ -48,6 +54,16 @@ CASES: dict[str, nn.Module] = {
                                     ("rmsnorm", "glu", "lru"), ("rmsnorm", "none", "gateloop")]},
     "lm-lru": LanguageModel(cfg(mixer="lru")),
     "lm-gateloop-untied-head": LanguageModel(cfg(mixer="gateloop", tie_embeddings=False)),
+    "gateloop-recurrent": make_mixer(cfg(mixer="gateloop", scan_method="sequential",
+                                         gateloop=GateLoopConfig(recurrent=True))),
+    "rglru": make_mixer(cfg(mixer="rglru", rglru=RGLRUConfig(gate_blocks=2))),
+    "attention": make_mixer(cfg(mixer="attention", attention=GLOBAL)),
+    "attention-window": make_mixer(cfg(mixer="attention", attention=WINDOW)),
+    # Griffin's gated block: linear, short convolution, RG-LRU; times a GeLU gate; linear
+    "block-hawk-rglru": Block(cfg(mixer="rglru", block="hawk", rnn_width=12, conv_width=3)),
+    # a hawk block, then an attention block
+    "lm-griffin": LanguageModel(cfg(mixer="rglru", block="griffin", attention_every=2,
+                                    attention=WINDOW)),
 }
 
 
@@ -60,7 +76,12 @@ def built(name: str) -> tuple[nn.Module, dict, jax.Array]:
         x = jax.random.randint(key_x, (BATCH, LENGTH), 0, VOCAB, jnp.int32)
     else:
         x = jax.random.normal(key_x, (BATCH, LENGTH, WIDTH))
-    return module, jax.jit(module.init)(key_init, x[:, :4]), x
+    params = jax.jit(module.init)(key_init, x[:, :4])
+    if name in RANDOMIZED:
+        rng = np.random.default_rng(5)
+        params = jax.tree.map(lambda v: v + 0.3 * rng.standard_normal(v.shape, np.float32),
+                              params)
+    return module, params, x
 
 
 @functools.cache
@@ -123,7 +144,8 @@ def test_init_carry_is_the_zero_state_of_the_returned_structure(name):
     assert jax.tree.structure(zero) == jax.tree.structure(carry)
     assert ([(c.shape, c.dtype) for c in jax.tree.leaves(zero)]
             == [(c.shape, c.dtype) for c in jax.tree.leaves(carry)])
-    assert all(c.dtype in (jnp.float32, jnp.complex64) for c in jax.tree.leaves(zero))
+    # int32: the attention cache's position counters
+    assert all(c.dtype in (jnp.float32, jnp.complex64, jnp.int32) for c in jax.tree.leaves(zero))
     assert all(not jnp.any(c) for c in jax.tree.leaves(zero))
     np.testing.assert_allclose(runs["first_from_zero"], runs["first"], **TOL)
 

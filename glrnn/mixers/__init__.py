@@ -1,17 +1,26 @@
 """Time mixers: each implements the mixer protocol (see docs/ARCHITECTURE.md).
 
-``MIXERS`` maps a config name to a factory ``(cfg: ModelConfig) -> flax module``.
+``MIXERS`` maps a config name to a factory ``(cfg: ModelConfig) -> flax module`` that builds the
+mixer at width ``cfg.d_model``. :func:`make_mixer` places it in the block layout
+(``cfg.block``): ``prenorm`` uses it as it is (behind a short convolution with ``cfg.conv``);
+``hawk`` and ``griffin`` wrap it, convolution included, in Griffin's gated recurrent block at
+width ``cfg.recurrent_width``; every ``cfg.attention_period``-th block is an attention block.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import flax.linen as nn
 
+from glrnn.mixers.attention import Attention
+from glrnn.mixers.conv import Convolved
+from glrnn.mixers.gated import GatedRecurrence
 from glrnn.mixers.gateloop import GateLoop
 from glrnn.mixers.lru import LRU
+from glrnn.mixers.rglru import RGLRU
 
 if TYPE_CHECKING:
     from glrnn.config import ModelConfig
@@ -29,12 +38,42 @@ def _gateloop(cfg: ModelConfig) -> nn.Module:
                     input_activation=g.input_activation, hidden_activation=g.hidden_activation,
                     gate_activation=g.gate_activation, output_gate=g.output_gate,
                     f_min=g.f_min, f_max=g.f_max,
-                    scan_method=cfg.scan_method, chunk_size=cfg.chunk_size)
+                    scan_method=cfg.scan_method, chunk_size=cfg.chunk_size,
+                    recurrent=g.recurrent)
 
 
-MIXERS: dict[str, Callable[[ModelConfig], nn.Module]] = {"lru": _lru, "gateloop": _gateloop}
+def _rglru(cfg: ModelConfig) -> nn.Module:
+    g = cfg.rglru
+    return RGLRU(d_model=cfg.d_model, c=g.c, r_min=g.r_min, r_max=g.r_max,
+                 gate_blocks=g.gate_blocks, scan_method=cfg.scan_method,
+                 chunk_size=cfg.chunk_size)
 
 
-def make_mixer(cfg: ModelConfig) -> nn.Module:
-    """The time mixer named by ``cfg.mixer``."""
-    return MIXERS[cfg.mixer](cfg)
+def _attention(cfg: ModelConfig) -> nn.Module:
+    a = cfg.attention
+    return Attention(d_model=cfg.d_model, heads=a.heads, kv_heads=a.kv_heads, slots=a.slots,
+                     rope_base=a.rope_base, dtype=cfg.dtype)
+
+
+MIXERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
+    "lru": _lru, "gateloop": _gateloop, "rglru": _rglru, "attention": _attention}
+
+
+def layer_mixers(cfg: ModelConfig) -> tuple[str, ...]:
+    """The mixer name of each block: ``attention`` at blocks k, 2k, ... (k =
+    ``cfg.attention_period``, counted from 1), ``cfg.mixer`` elsewhere."""
+    period = cfg.attention_period
+    return tuple("attention" if period and (i + 1) % period == 0 else cfg.mixer
+                 for i in range(cfg.n_layers))
+
+
+def make_mixer(cfg: ModelConfig, layer: int = 0) -> nn.Module:
+    """The time mixer of block ``layer`` (counted from 0) in the layout ``cfg.block``."""
+    name = layer_mixers(cfg)[layer]
+    if cfg.block == "prenorm" or name == "attention":
+        mixer = MIXERS[name](cfg)
+        return Convolved(mixer, cfg.d_model, cfg.conv_width) if cfg.conv else mixer
+    width = cfg.recurrent_width
+    inner = MIXERS[name](dataclasses.replace(cfg, d_model=width, block="prenorm",
+                                             attention_every=0, conv=False))
+    return GatedRecurrence(Convolved(inner, width, cfg.conv_width), cfg.d_model, width, cfg.dtype)

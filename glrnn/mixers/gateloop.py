@@ -31,6 +31,14 @@ the state are float32.
 
 The forget gate must keep |f| < 1 for the recurrence to be stable, so ``gate_activation`` is
 ``sigmoid`` or ``tanh`` (whose inverses place the bias); tied gates need f ∈ (0, 1): ``sigmoid``.
+
+True-recurrence mode (``recurrent=True``): every pre-activation also sees the previous state,
+W x_t + b + W_h h_{t−1}, through ``w_rec`` [N, k·N] (the same column blocks as ``w_in``, role
+``recurrent``). It is zero-initialised, so such a model starts as the linear one (parameters of a
+linear checkpoint load unchanged, ``train.init_from``) and can be fine-tuned from there. The
+recurrence is then nonlinear and runs sequentially (``lax.scan``: the x-part of every
+pre-activation is one matmul before the loop, h_{t−1} W_h one small matmul per step), in
+float32, whatever ``scan_method``.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ import jax.numpy as jnp
 
 from glrnn.activations import Activation, activation
 from glrnn.params import with_role
-from glrnn.scan import channel_resets, linear_scan
+from glrnn.scan import channel_resets, linear_scan, segment_resets
 
 # forget-gate activations (bounded, |f| < 1) and their inverses, to place the bias
 GATE_INVERSES: dict[str, Activation] = {
@@ -95,11 +103,15 @@ def projection_kernel_init(key: jax.Array, d_model: int, d_state: int,
 # --- the math (pure functions) ---
 
 
-def gateloop_gates(x: jax.Array, w_in: jax.Array, b_in: jax.Array, layout: tuple[str, ...],
-                   input_act: Activation, gate_act: Activation) -> Gates:
-    """x [..., H], w_in [H, k·N], b_in [k·N] -> Gates, each [..., N] in float32 (or wider)."""
+def gateloop_preactivation(x: jax.Array, w_in: jax.Array, b_in: jax.Array) -> jax.Array:
+    """x [..., H], w_in [H, k·N], b_in [k·N] -> [..., k·N] in float32 (or wider)."""
     u = x @ w_in.astype(x.dtype) + b_in.astype(x.dtype)
-    u = u.astype(jnp.promote_types(u.dtype, jnp.float32))  # the state is never bf16
+    return u.astype(jnp.promote_types(u.dtype, jnp.float32))  # the state is never bf16
+
+
+def gates_of(u: jax.Array, layout: tuple[str, ...], input_act: Activation,
+             gate_act: Activation) -> Gates:
+    """Gates from the pre-activations u [..., k·N] (blocks in ``layout`` order)."""
     parts = dict(zip(layout, jnp.split(u, len(layout), axis=-1), strict=True))
     forget = gate_act(parts["forget"])
     return Gates(
@@ -110,13 +122,36 @@ def gateloop_gates(x: jax.Array, w_in: jax.Array, b_in: jax.Array, layout: tuple
     )
 
 
+def recurrent_gateloop(u: jax.Array, w_rec: jax.Array, h0: jax.Array, reset: jax.Array | None,
+                       layout: tuple[str, ...], input_act: Activation, gate_act: Activation,
+                       hidden_act: Activation) -> tuple[jax.Array, jax.Array]:
+    """The true recurrence, sequentially: u [B, L, k·N] (the x-part of the pre-activations),
+    w_rec [N, k·N], h0 [B, N], reset bool [B, L] or None (the state is cleared before the step)
+    -> (o ⊙ σ_h(h) [B, L, N], the read-out's input; the last state [B, N])."""
+
+    def step(h: jax.Array, inputs: tuple[jax.Array, jax.Array | None]):
+        u_t, reset_t = inputs
+        if reset_t is not None:
+            h = jnp.where(reset_t[:, None], 0.0, h)
+        g = gates_of(u_t + h @ w_rec.astype(h.dtype), layout, input_act, gate_act)
+        h = g.forget * h + g.input * g.candidate
+        return h, gated_hidden(h, g.output, hidden_act)
+
+    resets = None if reset is None else reset.T
+    h, r = jax.lax.scan(step, h0.astype(u.dtype), (jnp.swapaxes(u, 0, 1), resets))
+    return jnp.swapaxes(r, 0, 1), h
+
+
+def gated_hidden(h: jax.Array, output: jax.Array | None, hidden_act: Activation) -> jax.Array:
+    """o ⊙ σ_h(h) (σ_h(h) without an output gate): each [..., N]."""
+    r = hidden_act(h)
+    return r if output is None else output * r
+
+
 def gateloop_readout(h: jax.Array, output: jax.Array | None, w_out: jax.Array,
                      hidden_act: Activation, dtype: jnp.dtype) -> jax.Array:
     """W_y (o ⊙ σ_h(h)): h [..., N], o [..., N] or None, w_out [N, H] -> [..., H] in ``dtype``."""
-    r = hidden_act(h)
-    if output is not None:
-        r = output * r
-    return r.astype(dtype) @ w_out.astype(dtype)
+    return gated_hidden(h, output, hidden_act).astype(dtype) @ w_out.astype(dtype)
 
 
 class GateLoop(nn.Module):
@@ -134,6 +169,7 @@ class GateLoop(nn.Module):
     f_max: float = 0.999
     scan_method: str = "auto"
     chunk_size: int = 64
+    recurrent: bool = False
 
     def setup(self) -> None:
         if self.gate_activation not in GATE_INVERSES:
@@ -151,11 +187,20 @@ class GateLoop(nn.Module):
                 self.gate_activation), "recurrent"))
         self.w_out = self.param("w_out", with_role(nn.initializers.lecun_normal(), "weight"),
                                 (self.d_state, self.d_model))
+        if self.recurrent:
+            self.w_rec = self.param("w_rec", with_role(nn.initializers.zeros_init(), "recurrent"),
+                                    (self.d_state, len(self.layout) * self.d_state))
 
-    def gates(self, x: jax.Array) -> Gates:
-        """x [..., H] -> Gates, each [..., N]."""
-        return gateloop_gates(x, self.w_in, self.b_in, self.layout,
-                              activation(self.input_activation), activation(self.gate_activation))
+    def gates(self, x: jax.Array, h: jax.Array | None = None) -> Gates:
+        """x [..., H] (and, in true-recurrence mode, the previous state h [..., N]) -> Gates,
+        each [..., N]."""
+        u = gateloop_preactivation(x, self.w_in, self.b_in)
+        if self.recurrent:
+            u = u + h @ self.w_rec
+        return gates_of(u, self.layout, *self._activations())
+
+    def _activations(self) -> tuple[Activation, Activation]:
+        return activation(self.input_activation), activation(self.gate_activation)
 
     def init_carry(self, batch_size: int) -> jax.Array:
         return jnp.zeros((batch_size, self.d_state), jnp.float32)
@@ -164,6 +209,14 @@ class GateLoop(nn.Module):
                  segment_ids: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
         """x [B, L, H], carry [B, N] or None, segment_ids int [B, L] or None (the state is
         cleared where the segment changes) -> (y [B, L, H], carry [B, N])."""
+        if self.recurrent:
+            if carry is None:
+                carry = self.init_carry(x.shape[0])
+            r, h = recurrent_gateloop(
+                gateloop_preactivation(x, self.w_in, self.b_in), self.w_rec, carry,
+                None if segment_ids is None else segment_resets(segment_ids), self.layout,
+                *self._activations(), activation(self.hidden_activation))
+            return r.astype(x.dtype) @ self.w_out.astype(x.dtype), h
         g = self.gates(x)
         h = linear_scan(g.forget, g.input * g.candidate, carry,
                         reset=channel_resets(segment_ids), method=self.scan_method,
@@ -172,7 +225,7 @@ class GateLoop(nn.Module):
 
     def step(self, x_t: jax.Array, carry: jax.Array) -> tuple[jax.Array, jax.Array]:
         """x_t [B, H], carry [B, N] -> (y_t [B, H], carry [B, N])."""
-        g = self.gates(x_t)
+        g = self.gates(x_t, carry)
         h = g.forget * carry + g.input * g.candidate
         return self._readout(h, g.output, x_t.dtype), h
 

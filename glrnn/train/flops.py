@@ -4,11 +4,16 @@
 training step spends per token (the PaLM convention: matmuls count 2 FLOPs per multiply-add in
 the forward pass and twice that in the backward, so 6 per matmul parameter per token):
 
-* every matmul: each block's time mixer (LRU: B = [B_re; B_im] and C = [C_re, −C_im], 4·N·H;
-  GateLoop: the fused input projection k·N·H and the read-out N·H) and channel mixer (MLP
-  2·H·F, GLU 3·H·F), and the head V·H (tied or not; the embedding lookup is free);
+* every matmul: every parameter of rank >= 2 of the model (read from its abstract parameter
+  tree, so every mixer and block layout is counted as it is built: the LRU's B and C, GateLoop's
+  fused projections, the RG-LRU's block-diagonal gates, attention's projections, the channel
+  mixers; a depthwise convolution's kernel costs the same 2 FLOPs per weight), and the head V·H
+  (tied or not; the embedding lookup is free);
 * the recurrence itself, forward ×3 for training: a complex multiply-add per state channel per
-  step for the LRU (8 real FLOPs), a real one for GateLoop (2).
+  step for the LRU (8 real FLOPs), a real one for GateLoop and the RG-LRU (2); mixers without an
+  entry in ``SCAN_FLOPS`` count their matmuls only;
+* attention: q·k and the weighted sum of v, 4·d_model FLOPs per key a query sees (causal, within
+  the window), averaged over the ``seq_len`` positions of a training window.
 
 Norms, activations and gates are not counted (they are not model FLOPs, and small).
 ``measure_peak_flops`` times a large float32 matmul on the default device: MFU is then the share
@@ -24,32 +29,46 @@ import jax
 import jax.numpy as jnp
 
 from glrnn.config import ModelConfig
-from glrnn.mixers.gateloop import projection_layout
+from glrnn.mixers import layer_mixers
+from glrnn.models import LanguageModel
+from glrnn.params import abstract_params
 
-SCAN_FLOPS = {"lru": 8, "gateloop": 2}  # per state channel per step, forward
+SCAN_FLOPS = {"lru": 8, "gateloop": 2, "rglru": 2}  # per state channel per step, forward
 
 
 def matmul_params(cfg: ModelConfig) -> int:
     """Parameters used in matmuls, per token (the head included, the embedding lookup not)."""
-    h, n = cfg.d_model, cfg.d_state
-    if cfg.mixer == "lru":
-        mixer = 4 * n * h
-    else:
-        g = cfg.gateloop
-        mixer = (len(projection_layout(g.tied_gates, g.output_gate)) + 1) * n * h
-    hidden = max(1, int(cfg.mlp_ratio * h))
-    channel = {"mlp": 2 * h * hidden, "glu": 3 * h * hidden, "none": 0}[cfg.channel_mixer]
-    return cfg.n_layers * (mixer + channel) + cfg.vocab_size * h
+    params, _ = abstract_params(LanguageModel(cfg), jnp.zeros((1, 1), jnp.int32))
+    matrices = sum(leaf.size for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+                   if leaf.ndim >= 2 and getattr(path[0], "key", None) != "embed")
+    return matrices + (cfg.vocab_size * cfg.d_model if cfg.tie_embeddings else 0)
 
 
-def forward_flops_per_token(cfg: ModelConfig) -> float:
-    """Model FLOPs of the forward pass per token."""
-    return 2.0 * matmul_params(cfg) + cfg.n_layers * SCAN_FLOPS[cfg.mixer] * cfg.d_state
+def attended_keys(slots: int, seq_len: int | None) -> float:
+    """Keys a query sees on average over positions 0 .. seq_len − 1 (min(t + 1, slots));
+    ``slots`` when the length is not given."""
+    if seq_len is None:
+        return float(slots)
+    return sum(min(t + 1, slots) for t in range(seq_len)) / seq_len
 
 
-def model_flops_per_token(cfg: ModelConfig) -> float:
+def mixer_flops(cfg: ModelConfig, name: str, seq_len: int | None) -> float:
+    """Forward FLOPs per token of block mixer ``name`` beyond its matmuls."""
+    if name == "attention":
+        return 4.0 * cfg.d_model * attended_keys(cfg.attention.slots, seq_len)
+    width = cfg.recurrent_width if name == "rglru" else cfg.d_state
+    return SCAN_FLOPS.get(name, 0) * width
+
+
+def forward_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float:
+    """Model FLOPs of the forward pass per token (``seq_len``: attention's window length)."""
+    return 2.0 * matmul_params(cfg) + sum(mixer_flops(cfg, name, seq_len)
+                                          for name in layer_mixers(cfg))
+
+
+def model_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float:
     """Model FLOPs of a training step (forward + backward) per token: 3 × the forward."""
-    return 3.0 * forward_flops_per_token(cfg)
+    return 3.0 * forward_flops_per_token(cfg, seq_len)
 
 
 @functools.cache

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
 from glrnn.data.tasks import TaskData, load_task
+from glrnn.params import overlay_params
 from glrnn.tokenizer import from_name
 from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
 from glrnn.train.classify_task import ClassifyTask
@@ -189,6 +190,10 @@ def _initial_state(cfg: Config, task: Task) -> State:
     """Fresh parameters, optimizer and model state, placed on the mesh."""
     init_key, dropout_key = jax.random.split(jax.random.key(cfg.train.seed))
     params, roles, model_state = task.init_variables(init_key)
+    if cfg.train.init_from:
+        from glrnn.generate import load_run  # glrnn.generate imports this package
+
+        params = overlay_params(params, load_run(cfg.train.init_from)[3])
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
     mesh = make_mesh(cfg.train.fsdp)
@@ -225,7 +230,7 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     batches = batch_sharding(state.mesh)
     language = task.unit == "tok"
-    flops_per_token = model_flops_per_token(cfg.model) if language else 0.0
+    flops_per_token = model_flops_per_token(cfg.model, cfg.data.seq_len) if language else 0.0
     peak = measure_peak_flops() if language else 0.0
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
