@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 import flax.linen as nn
 
+from glrnn.mixers.dense_rnn import DenseRNN
+from glrnn.mixers.diag_rnn import DiagRNN
 from glrnn.mixers.gateloop import GateLoop
+from glrnn.mixers.gru import GRU
 from glrnn.mixers.lru import LRU
 
 if TYPE_CHECKING:
@@ -32,7 +35,25 @@ def _gateloop(cfg: ModelConfig) -> nn.Module:
                     scan_method=cfg.scan_method, chunk_size=cfg.chunk_size)
 
 
+def _dense_rnn(cfg: ModelConfig) -> nn.Module:
+    r = cfg.dense_rnn
+    return DenseRNN(d_model=cfg.d_model, d_state=cfg.d_state, activation=r.activation,
+                    a_init=r.a_init, radius=r.radius, quantile=r.quantile)
+
+
+def _diag_rnn(cfg: ModelConfig) -> nn.Module:
+    r = cfg.diag_rnn
+    return DiagRNN(d_model=cfg.d_model, d_state=cfg.d_state, eig_init=r.eig_init,
+                   radius=r.radius, quantile=r.quantile, scan_method=cfg.scan_method,
+                   chunk_size=cfg.chunk_size)
+
+
+def _gru(cfg: ModelConfig) -> nn.Module:
+    return GRU(d_model=cfg.d_model, d_state=cfg.d_state)
+
+
 MIXERS: dict[str, Callable[[ModelConfig], nn.Module]] = {"lru": _lru, "gateloop": _gateloop}
+MIXERS |= {"dense_rnn": _dense_rnn, "diag_rnn": _diag_rnn, "gru": _gru}
 
 
 def make_mixer(cfg: ModelConfig) -> nn.Module:
