@@ -1,0 +1,44 @@
+"""The learning rules and which mixers each applies to.
+
+* ``bptt``: backpropagation through time over the whole sequence (parallel mode), any mixer.
+* ``online_full``: exact real-time recurrent learning (RTRL) inside each layer, for mixers whose
+  channels are independent (a diagonal Jacobian ∂h_t/∂h_{t−1}): the sensitivity of every
+  state channel to the parameters that shape it is carried forward in time and met by the
+  error that spatial backpropagation through the layers brings at each step (Zucchet et al.
+  2023). Exact for a single layer; above it the upper layers' recurrences are ignored.
+* ``online_snap1``: SnAp-1 (Menick et al. 2021), the same forward sensitivities restricted to
+  the entries one step can fill, propagated by the diagonal of the Jacobian: for dense RNNs and
+  GRUs, where ``online_full`` would need the whole influence matrix.
+* ``online_1truncated``: the sensitivity of one step only (the state before it held fixed).
+* ``online_spatial``: no credit through the recurrence at all (the recurrent term is cut).
+"""
+
+from __future__ import annotations
+
+from glrnn.config import ConfigError, check_choice
+from glrnn.online.cells import CELLS
+
+RULES = ("bptt", "online_full", "online_snap1", "online_1truncated", "online_spatial")
+
+
+def valid_rules(mixer: str) -> tuple[str, ...]:
+    """The rules that apply to ``mixer`` (a name in glrnn.mixers.MIXERS)."""
+    if mixer not in CELLS:
+        return ("bptt",)
+    exact = "online_full" if CELLS[mixer][1].independent else "online_snap1"
+    return ("bptt", exact, "online_1truncated", "online_spatial")
+
+
+def combinations() -> str:
+    """The valid (rule, mixers) pairs, as one line."""
+    by_rule = {rule: [m for m in sorted(CELLS) if rule in valid_rules(m)] for rule in RULES[1:]}
+    return "; ".join(["bptt with every mixer"]
+                     + [f"{rule} with {', '.join(mixers)}" for rule, mixers in by_rule.items()])
+
+
+def check_rule(rule: str, mixer: str, field: str = "train.rule") -> None:
+    """``ConfigError`` naming the valid combinations unless ``rule`` applies to ``mixer``."""
+    check_choice(field, rule, RULES)
+    if rule not in valid_rules(mixer):
+        raise ConfigError(f"{field}={rule!r}: does not apply to model.mixer={mixer!r}; valid "
+                          f"combinations: {combinations()}")
