@@ -6,6 +6,17 @@
 The block follows the mixer protocol (``__call__`` / ``step`` / ``init_carry``); its carry is the
 time mixer's. The channel mixer acts on each position alone, so both modes share it.
 
+Norms: LayerNorm, RMSNorm, or BatchNorm (the LRU and S5 papers' default on the Long Range Arena):
+statistics over the batch and the positions of a sequence, padding excluded by ``mask``; while
+training (``deterministic=False``) it normalises with the batch's statistics and updates running
+averages in the ``batch_stats`` collection (momentum ``BATCHNORM_MOMENTUM``), otherwise (evaluation,
+``step``) it uses the running averages, so the parallel and recurrent modes agree.
+
+Bidirectional blocks (``cfg.bidirectional``, for tasks that are not causal) add a second time mixer
+that runs over each sequence reversed within its length (``reverse``: the index map from
+:func:`reverse_index`, so right padding stays after the end) and add its output, put back in
+order, to the forward mixer's. They have no ``step``: the output at t depends on the future.
+
 Mixed precision: ``dtype`` is the compute dtype. Norms compute their statistics in float32 and
 return ``dtype``; the mixers and channel mixers then run in ``dtype``; the residual stream ``x``
 stays float32 (a bf16 update added to it is promoted). Parameter roles: Dense kernels ``weight``,
@@ -37,13 +48,41 @@ def dense(features: int, dtype: str, use_bias: bool = True) -> nn.Dense:
                     bias_init=with_role(nn.initializers.zeros_init(), "bias"))
 
 
+BATCHNORM_MOMENTUM = 0.9
+
+
 def make_norm(name: str, dtype: str) -> nn.Module:
-    """LayerNorm or RMSNorm returning ``dtype``; scale (and LayerNorm's offset) role ``norm``."""
+    """LayerNorm, RMSNorm or BatchNorm (glrnn.config.NORMS) returning ``dtype``; scales and
+    offsets role ``norm``. Call it through :func:`normalize`."""
     scale = with_role(nn.initializers.ones_init(), "norm")
+    offset = with_role(nn.initializers.zeros_init(), "norm")
     if name == "layernorm":
-        return nn.LayerNorm(dtype=jnp.dtype(dtype), scale_init=scale,
-                            bias_init=with_role(nn.initializers.zeros_init(), "norm"))
+        return nn.LayerNorm(dtype=jnp.dtype(dtype), scale_init=scale, bias_init=offset)
+    if name == "batchnorm":
+        return nn.BatchNorm(momentum=BATCHNORM_MOMENTUM, dtype=jnp.dtype(dtype),
+                            scale_init=scale, bias_init=offset)
     return nn.RMSNorm(dtype=jnp.dtype(dtype), scale_init=scale)
+
+
+def normalize(norm: nn.Module, x: jax.Array, mask: jax.Array | None = None,
+              deterministic: bool = True) -> jax.Array:
+    """x [..., D] through ``norm``; BatchNorm counts only the positions where ``mask`` (bool,
+    x's leading dims + (1,)) is True and uses its running averages when ``deterministic``."""
+    if isinstance(norm, nn.BatchNorm):
+        return norm(x, use_running_average=deterministic, mask=mask)
+    return norm(x)
+
+
+def reverse_index(lengths: jax.Array, length: int) -> jax.Array:
+    """int [B, L]: position t of row b reads position lengths[b] − 1 − t while t < lengths[b],
+    else t itself (padding stays in place); applying it twice is the identity."""
+    t = jnp.arange(length)[None]
+    return jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+
+
+def take_positions(x: jax.Array, index: jax.Array) -> jax.Array:
+    """x [B, L, ...] reordered along L by index int [B, L]."""
+    return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
 class MLP(nn.Module):
@@ -99,6 +138,8 @@ class Block(nn.Module):
     def setup(self) -> None:
         self.norm1 = make_norm(self.cfg.norm, self.cfg.dtype)
         self.mixer = make_mixer(self.cfg)
+        if self.cfg.bidirectional:
+            self.mixer_reverse = make_mixer(self.cfg)
         self.channel_mixer = make_channel_mixer(self.cfg)
         if self.channel_mixer is not None:
             self.norm2 = make_norm(self.cfg.norm, self.cfg.dtype)
@@ -108,22 +149,38 @@ class Block(nn.Module):
         return self.mixer.init_carry(batch_size)
 
     def __call__(self, x: jax.Array, carry: Carry = None, *, segment_ids: jax.Array | None = None,
+                 mask: jax.Array | None = None, reverse: jax.Array | None = None,
                  deterministic: bool = True) -> tuple[jax.Array, Carry]:
-        """x [B, L, d_model], carry (the mixer's) or None, segment_ids int [B, L] or None
-        -> (y [B, L, d_model], carry)."""
-        return self._residual(partial(self.mixer, segment_ids=segment_ids), x, carry,
-                              deterministic)
+        """x [B, L, d_model], carry (the mixer's) or None, segment_ids int [B, L] or None,
+        mask bool [B, L, 1] or None (real positions, for BatchNorm's statistics), reverse
+        int [B, L] (bidirectional blocks: :func:`reverse_index`) -> (y [B, L, d_model], carry)."""
+        mix = partial(self.mixer, segment_ids=segment_ids)
+        if self.cfg.bidirectional:
+            if reverse is None:
+                reverse = reverse_index(jnp.full(x.shape[:1], x.shape[1]), x.shape[1])
+            mix = partial(self._both_ways, reverse=reverse, segment_ids=segment_ids)
+        return self._residual(mix, x, carry, mask, deterministic)
 
     def step(self, x_t: jax.Array, carry: Carry, *,
              deterministic: bool = True) -> tuple[jax.Array, Carry]:
         """x_t [B, d_model], carry -> (y_t [B, d_model], carry)."""
-        return self._residual(self.mixer.step, x_t, carry, deterministic)
+        if self.cfg.bidirectional:
+            raise ValueError("model.bidirectional=True: a bidirectional block has no step mode "
+                             "(its output depends on later positions)")
+        return self._residual(self.mixer.step, x_t, carry, None, deterministic)
 
-    def _residual(self, mix: Mix, x: jax.Array, carry: Carry,
+    def _both_ways(self, x: jax.Array, carry: Carry, *, reverse: jax.Array,
+                   segment_ids: jax.Array | None) -> tuple[jax.Array, Carry]:
+        y, carry = self.mixer(x, carry, segment_ids=segment_ids)
+        back = None if segment_ids is None else take_positions(segment_ids, reverse)
+        y_reverse, _ = self.mixer_reverse(take_positions(x, reverse), segment_ids=back)
+        return y + take_positions(y_reverse, reverse), carry
+
+    def _residual(self, mix: Mix, x: jax.Array, carry: Carry, mask: jax.Array | None,
                   deterministic: bool) -> tuple[jax.Array, Carry]:
-        y, carry = mix(self.norm1(x), carry)
+        y, carry = mix(normalize(self.norm1, x, mask, deterministic), carry)
         x = x + self.dropout(y, deterministic=deterministic)
         if self.channel_mixer is not None:
-            y = self.channel_mixer(self.norm2(x))
+            y = self.channel_mixer(normalize(self.norm2, x, mask, deterministic))
             x = x + self.dropout(y, deterministic=deterministic)
         return x, carry

@@ -34,7 +34,9 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
 
 
 SCAN_METHODS = ("auto", "associative", "sequential", "chunked")
-NORMS = ("layernorm", "rmsnorm")
+NORMS = ("layernorm", "rmsnorm", "batchnorm")
+POOLINGS = ("mean", "last", "none")
+ENCODERS = ("embed", "onehot")
 CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
@@ -123,6 +125,24 @@ def _check_rnn_init(prefix: str, radius: float, quantile: float) -> None:
 
 
 @dataclass(frozen=True)
+class ClassifierConfig:
+    """What sits around the backbone of a Classifier (glrnn/models.py)."""
+
+    # "mean" over the real positions, the "last" real position, or "none": a prediction at every
+    # position (tasks with per-step targets)
+    pooling: str = "mean"
+    encoder: str = "embed"  # token inputs: a learned "embed"ding or a "onehot" then Dense
+    # two-tower (retrieval) tasks: hidden width of the MLP on [u, v, u*v, u-v]; 0: d_model
+    head_hidden: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("model.classifier.pooling", self.pooling, POOLINGS)
+        check_choice("model.classifier.encoder", self.encoder, ENCODERS)
+        check(isinstance(self.head_hidden, int) and self.head_hidden >= 0,
+              "model.classifier.head_hidden", self.head_hidden, "an integer >= 0")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A stack of pre-norm residual blocks: time mixer, then channel mixer."""
 
@@ -141,8 +161,12 @@ class ModelConfig:
     # compute dtype of matmuls and activations; parameters, the recurrent state, norms' statistics,
     # the residual stream and the logits stay float32
     dtype: str = "float32"
+    # every block also runs a second time mixer over the reversed sequence (classifiers of tasks
+    # that are not causal; no step mode, no generation)
+    bidirectional: bool = False
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     dense_rnn: DenseRNNConfig = field(default_factory=DenseRNNConfig)
     diag_rnn: DiagRNNConfig = field(default_factory=DiagRNNConfig)
 
@@ -194,6 +218,9 @@ class DataConfig:
     val_fraction: float = 0.02  # share of documents held out, chosen by a hash of their path
     val_windows: int = 64  # at most this many validation windows of seq_len + 1 tokens
     seed: int = 0  # the split and the training batches
+    # classification: batches of examples of similar length, cut to the next power of two of
+    # the longest (much less work where lengths spread widely: ListOps, IMDb)
+    bucket_by_length: bool = False
 
     def __post_init__(self) -> None:
         check(bool(self.source), "data.source", self.source, '"stdlib" or a path')
@@ -256,11 +283,16 @@ class TrainConfig:
     """Length of the run, how often it evaluates, logs and saves, and where it writes."""
 
     steps: int = 1000
+    # classification: train this many passes over the training split instead (sets steps); 0: off
+    epochs: float = 0.0
     eval_every: int = 250
+    # stop when the validation figure that ranks checkpoints (val_loss, or val_acc for
+    # classifiers) has not improved for this many evaluations; 0: never
+    patience: int = 0
     log_every: int = 10
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
-    keep_best: bool = True  # also keep the checkpoint with the lowest validation loss
+    keep_best: bool = True  # also keep the best checkpoint (val_loss; val_acc for classifiers)
     on_nan: str = "stop"  # a NaN/inf loss: "stop" (naming the last good checkpoint) or "skip"
     max_skips: int = 10  # with on_nan="skip": stop after this many non-finite steps in a row
     seed: int = 0  # parameter initialisation and dropout
@@ -274,6 +306,9 @@ class TrainConfig:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
             _check_positive_int(f"train.{name}", getattr(self, name))
         _check_seed("train.seed", self.seed)
+        check(0.0 <= self.epochs < math.inf, "train.epochs", self.epochs, "a finite value >= 0")
+        check(isinstance(self.patience, int) and self.patience >= 0, "train.patience",
+              self.patience, "an integer >= 0")
         _check_positive_int("train.fsdp", self.fsdp)
         _check_positive_int("train.max_skips", self.max_skips)
         check_choice("train.on_nan", self.on_nan, ("stop", "skip"))
@@ -282,20 +317,29 @@ class TrainConfig:
               self.name, "a plain directory name (no '/', not 'latest')")
 
 
+# imported here, once the fields its checks use exist (it imports this module)
+from glrnn.data.tasks.config import TaskConfig  # noqa: E402
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything a run needs; ``train_lm.py`` builds it from a recipe plus overrides."""
+    """Everything a run needs; ``train_lm.py`` builds it from a recipe plus overrides.
+
+    ``task.name`` empty: a language model of ``data``; else a classifier of that task
+    (glrnn/data/tasks/), batched by ``data.batch_size`` and split by ``data.seed``."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
         from glrnn.tokenizer import from_name
 
-        check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
-              self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
+        if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
+            check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
+                  self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
               self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
         vocab = from_name(self.data.tokenizer).vocab_size

@@ -24,7 +24,7 @@ from glrnn.config import ConfigError, check
 from glrnn.data import TextData
 from glrnn.data.text import load_documents, pack, validation_windows
 from glrnn.generate import load_run
-from glrnn.train.loop import evaluate, make_eval_step
+from glrnn.train.lm_task import evaluate, make_eval_step
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as e:
         return report(e)
     batches = [windows[i:i + args.batch_size] for i in range(0, len(windows), args.batch_size)]
-    result = evaluate(make_eval_step(model, tokenizer.bos_id), params, batches,
+    result = evaluate(make_eval_step(model, tokenizer.bos_id), params, {}, batches,
                       tokenizer.byte_lengths())
     tokens = int(windows[:, 1:].size)
     print(f"{args.run} (step {step}) on {args.source or 'its validation split'}: "

@@ -3,12 +3,13 @@
 Prompts (``BOS + tokens`` each) are left-padded to one length and run through
 ``LanguageModel.__call__`` with segment ids 0 for the padding and 1 for the prompt, so the
 recurrent state is cleared where each prompt starts: padding never enters the state, and every
-row computes what its prompt alone would. Long prompts can be prefilled in chunks of
-``prefill_chunk`` positions, the carry passed along (a row whose prompt starts exactly at a
-chunk boundary has its carry cleared there). Decoding runs ``LanguageModel.step`` inside a
-``lax.scan`` over ``chunk`` tokens (compiled once per batch shape and sampling setting), and a
-Python loop over chunks hands each chunk to a callback, so text streams out without one Python
-call per token. Sampling: glrnn/sampling.py.
+row computes what its prompt alone would. A prompt is prefilled in pieces whose sizes
+are powers of two (after chunks of ``prefill_chunk`` positions for very long prompts), the carry
+passed along, so any prompt length compiles one of a few shapes (a row whose prompt starts
+exactly at a piece boundary has its carry cleared there). Decoding runs
+``LanguageModel.step`` inside a ``lax.scan`` over ``chunk`` tokens (compiled once per batch
+shape and sampling setting), and a Python loop over chunks hands each chunk to a callback, so
+text streams out without one Python call per token. Sampling: glrnn/sampling.py.
 """
 
 from __future__ import annotations
@@ -53,6 +54,19 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray,
     return tokens, segments
 
 
+def prefill_pieces(length: int, chunk: int = 0) -> list[int]:
+    """Piece sizes (summing to ``length``) in which a prompt is prefilled: pieces of ``chunk``
+    (0: no limit), then the rest as powers of two, largest first (13 -> 8, 4, 1). The prefill
+    compiles once per piece size, so prompts of any length need at most log2 of the longest
+    + 2 compilations per batch size instead of one per length."""
+    sizes = [chunk] * (length // chunk) if chunk else []
+    rest = length - sum(sizes)
+    while rest:
+        sizes.append(1 << (rest.bit_length() - 1))
+        rest -= sizes[-1]
+    return sizes
+
+
 def clear_rows(carry: Any, rows: np.ndarray) -> Any:
     """The carry (a pytree of [B, ...] arrays) with the states of ``rows`` (bool [B]) zeroed."""
     rows = jnp.asarray(rows)
@@ -79,14 +93,17 @@ class Generator:
 
     def prefill(self, tokens: np.ndarray, segments: np.ndarray,
                 carry: Any = None) -> tuple[jax.Array, Any]:
-        """The whole prompt batch at once, or in chunks of ``prefill_chunk`` positions, from
-        ``carry`` (None: the zero state)."""
-        size = self.prefill_chunk or tokens.shape[1]
-        for start in range(0, tokens.shape[1], size):
-            if carry is not None:  # rows whose prompt starts right here drop the padding's state
+        """The prompt batch tokens, segments [B, P] from ``carry`` (None: the zero state), in the
+        pieces of :func:`prefill_pieces` -> (logits of the next token [B, V], carry)."""
+        if carry is None:  # the zero state, so that every piece compiles one way
+            carry = zero_carry(self.model, self.params, tokens.shape[0])
+        start = 0
+        for size in prefill_pieces(tokens.shape[1], self.prefill_chunk):
+            if start:  # rows whose prompt starts right here drop the padding's state
                 carry = clear_rows(carry, segments[:, start] != segments[:, start - 1])
             logits, carry = self._prefill(self.params, jnp.asarray(tokens[:, start:start + size]),
                                           jnp.asarray(segments[:, start:start + size]), carry)
+            start += size
         return logits, carry
 
     def _decode_fn(self, params: Params, logits: jax.Array, carry: Any, seen: jax.Array | None,
@@ -229,7 +246,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
         abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
-        params = checkpoints.restore_params(step, abstract)
+        params, _ = checkpoints.restore_params(step, abstract)
     finally:
         checkpoints.close()
     return cfg, tokenizer, model, params, step

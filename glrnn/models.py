@@ -1,4 +1,5 @@
-"""Models: the block stack (``Backbone``) and what sits around it (``LanguageModel``).
+"""Models: the block stack (``Backbone``) and what sits around it (``LanguageModel``,
+``Classifier``).
 
 Each follows the mixer protocol, so a whole model is a recurrent cell: ``__call__`` runs a
 sequence in parallel, ``step`` one position, and ``init_carry`` gives the zero state; the carry of
@@ -13,8 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from glrnn.blocks import Block, Carry, dense, make_norm
+from glrnn.blocks import Block, Carry, dense, make_norm, normalize, reverse_index
 from glrnn.config import ModelConfig
+from glrnn.data.tasks.base import TaskInfo
 from glrnn.params import with_role
 
 
@@ -30,14 +32,16 @@ class Backbone(nn.Module):
         return tuple(block.init_carry(batch_size) for block in self.blocks)
 
     def __call__(self, x: jax.Array, carry: tuple[Carry, ...] | None = None, *,
-                 segment_ids: jax.Array | None = None,
+                 segment_ids: jax.Array | None = None, mask: jax.Array | None = None,
+                 reverse: jax.Array | None = None,
                  deterministic: bool = True) -> tuple[jax.Array, tuple[Carry, ...]]:
-        """x [B, L, d_model], carry or None, segment_ids int [B, L] or None
-        -> (y [B, L, d_model], carry)."""
+        """x [B, L, d_model], carry or None, segment_ids int [B, L] or None, mask bool
+        [B, L, 1] or None, reverse int [B, L] or None (see Block) -> (y [B, L, d_model], carry)."""
         carries = (None,) * len(self.blocks) if carry is None else carry
         out = []
         for block, c in zip(self.blocks, carries, strict=True):
-            x, c = block(x, c, segment_ids=segment_ids, deterministic=deterministic)
+            x, c = block(x, c, segment_ids=segment_ids, mask=mask, reverse=reverse,
+                         deterministic=deterministic)
             out.append(c)
         return x, tuple(out)
 
@@ -92,6 +96,112 @@ class LanguageModel(nn.Module):
         return self.embed(tokens).astype(jnp.float32)  # the residual stream stays float32
 
     def _logits(self, x: jax.Array) -> jax.Array:
-        x = self.norm(x)
+        x = normalize(self.norm, x)
         logits = self.embed.attend(x) if self.cfg.tie_embeddings else self.head(x)
         return logits.astype(jnp.float32)
+
+
+class Classifier(nn.Module):
+    """Encoder -> Backbone -> norm -> pooling -> head, for the arrays of glrnn/data/tasks/base.py.
+
+    * Encoder: token inputs int [B, L] through an embedding (``cfg.classifier.encoder="embed"``)
+      or a one-hot vector and a Dense layer ("onehot"); real inputs float [B, L, C] through a
+      Dense layer.
+    * Padding (positions ``t >= lengths``) is masked everywhere it could leak: BatchNorm's
+      statistics, the reversed pass of bidirectional blocks (which starts at each sequence's
+      end), and the pooling. A causal backbone never lets a pad reach an earlier position.
+    * Pooling (``cfg.classifier.pooling``): ``mean`` over the real positions, the ``last`` real
+      position, or ``none`` (a prediction at every position).
+    * Head: Dense to ``n_classes`` logits (per label slot: labels [B, L, K] give logits
+      [B, L, K, n_classes]). Two-tower tasks (retrieval) encode both documents with the same
+      backbone, pool each into u and v, and classify [u, v, u ⊙ v, u − v] with an MLP (GeLU,
+      hidden ``cfg.classifier.head_hidden`` or d_model), as in the LRA's AAN baseline.
+
+    ``__call__`` is parallel over the whole sequence; with ``pooling="none"`` and a causal
+    backbone the model is also a recurrent cell (``step``, ``init_carry``), like a language model.
+    """
+
+    cfg: ModelConfig
+    info: TaskInfo
+    label_slots: int = 0  # K of labels [N, L, K]; 0 for labels [N] or [N, L]
+
+    def setup(self) -> None:
+        cfg, info = self.cfg, self.info
+        if info.tokens and cfg.classifier.encoder == "embed":
+            self.encoder = nn.Embed(info.vocab_size, cfg.d_model, dtype=jnp.dtype(cfg.dtype),
+                                    embedding_init=with_role(
+                                        nn.initializers.normal(1 / math.sqrt(cfg.d_model)),
+                                        "embedding"))
+        else:
+            self.encoder = dense(cfg.d_model, cfg.dtype)
+        self.backbone = Backbone(cfg)
+        self.norm = make_norm(cfg.norm, cfg.dtype)
+        outputs = info.n_classes * max(1, self.label_slots)
+        if info.two_tower:
+            hidden = cfg.classifier.head_hidden or cfg.d_model
+            self.head_hidden = dense(hidden, cfg.dtype)
+        self.head = dense(outputs, cfg.dtype)
+
+    def init_carry(self, batch_size: int) -> tuple[Carry, ...]:
+        return self.backbone.init_carry(batch_size)
+
+    def __call__(self, inputs: jax.Array, lengths: jax.Array | None = None,
+                 inputs2: jax.Array | None = None, lengths2: jax.Array | None = None, *,
+                 carry: tuple[Carry, ...] | None = None,
+                 deterministic: bool = True) -> tuple[jax.Array, tuple[Carry, ...]]:
+        """inputs int [B, L] or float [B, L, C], lengths int [B] or None (all L); two-tower
+        tasks also inputs2, lengths2 -> (logits float32 [B, n_classes] pooled, [B, L, n_classes]
+        with pooling "none", with a label axis K before n_classes when ``label_slots``; carry)."""
+        features, carry = self._features(inputs, lengths, carry, deterministic)
+        if self.info.two_tower:
+            other, _ = self._features(inputs2, lengths2, None, deterministic)
+            features = jnp.concatenate([features, other, features * other, features - other],
+                                       axis=-1)
+            features = nn.gelu(self.head_hidden(features))
+        return self._head(features), carry
+
+    def step(self, x_t: jax.Array, carry: tuple[Carry, ...], *,
+             deterministic: bool = True) -> tuple[jax.Array, tuple[Carry, ...]]:
+        """x_t int [B] or float [B, C], carry -> (logits float32 [B, (K,) n_classes], carry);
+        for ``pooling="none"`` only (a pooled model predicts after the whole sequence)."""
+        if self.cfg.classifier.pooling != "none":
+            raise ValueError(f"model.classifier.pooling={self.cfg.classifier.pooling!r}: step "
+                             "mode needs 'none' (a prediction at every position)")
+        x, carry = self.backbone.step(self._encode(x_t), carry, deterministic=deterministic)
+        return self._head(normalize(self.norm, x)), carry
+
+    def _encode(self, inputs: jax.Array) -> jax.Array:
+        if self.info.tokens and self.cfg.classifier.encoder == "onehot":
+            inputs = jax.nn.one_hot(inputs, self.info.vocab_size, dtype=jnp.dtype(self.cfg.dtype))
+        return self.encoder(inputs).astype(jnp.float32)  # the residual stream stays float32
+
+    def _features(self, inputs: jax.Array, lengths: jax.Array | None,
+                  carry: tuple[Carry, ...] | None,
+                  deterministic: bool) -> tuple[jax.Array, tuple[Carry, ...]]:
+        """-> (pooled features [B, d_model], or [B, L, d_model] for pooling "none"; carry)."""
+        batch, length = inputs.shape[:2]
+        if lengths is None:
+            lengths = jnp.full((batch,), length, jnp.int32)
+        mask = (jnp.arange(length)[None] < lengths[:, None])[..., None]  # [B, L, 1]
+        reverse = reverse_index(lengths, length) if self.cfg.bidirectional else None
+        x, carry = self.backbone(self._encode(inputs), carry, mask=mask, reverse=reverse,
+                                 deterministic=deterministic)
+        x = normalize(self.norm, x, mask, deterministic)
+        return pool(x, lengths, self.cfg.classifier.pooling), carry
+
+    def _head(self, features: jax.Array) -> jax.Array:
+        logits = self.head(features).astype(jnp.float32)
+        if self.label_slots:
+            logits = logits.reshape(*logits.shape[:-1], self.label_slots, self.info.n_classes)
+        return logits
+
+
+def pool(x: jax.Array, lengths: jax.Array, pooling: str) -> jax.Array:
+    """x [B, L, D], lengths int [B] -> [B, D]: the mean over positions t < length ("mean"), the
+    position length − 1 ("last"); "none" returns x unchanged."""
+    if pooling == "none":
+        return x
+    if pooling == "last":
+        return jnp.take_along_axis(x, (lengths - 1)[:, None, None], axis=1)[:, 0]
+    mask = jnp.arange(x.shape[1])[None, :, None] < lengths[:, None, None]
+    return jnp.where(mask, x, 0).sum(axis=1) / lengths[:, None].astype(x.dtype)

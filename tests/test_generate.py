@@ -11,7 +11,7 @@ import pytest
 from tiny_lm import load_script, tiny_config
 
 from glrnn.config import ConfigError
-from glrnn.generate import Generator, TextStream, zero_carry
+from glrnn.generate import Generator, TextStream, prefill_pieces, zero_carry
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params, init_params
 from glrnn.sampling import Sampling, filter_logits, sample
@@ -142,12 +142,30 @@ def test_uneven_prompts_generate_what_each_generates_alone(tiny_model):
 
 
 def test_chunked_prefill_equals_one_pass(tiny_model):
+    """Prefill in pieces (powers of two, after chunks of 7) ≡ one parallel pass, logits and
+    carry; prompts of every length from 1 to 31 compile only a few piece shapes."""
     _, model, params = tiny_model
     prompt = np.array([[256, *range(60, 90)]], np.int32)
-    whole = Generator(model, params).prefill(prompt, np.ones_like(prompt))
-    chunked = Generator(model, params, prefill_chunk=7).prefill(prompt, np.ones_like(prompt))
-    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(chunked), strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+    logits, carry = model.apply({"params": params}, jnp.asarray(prompt))
+    whole = (logits[:, -1], carry)
+    for prefill_chunk in (0, 7):
+        pieces = Generator(model, params, prefill_chunk=prefill_chunk).prefill(
+            prompt, np.ones_like(prompt))
+        for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(pieces), strict=True):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+    generator = Generator(model, params)
+    for length in range(1, 32):
+        generator.prefill(prompt[:, :length], np.ones((1, length), np.int32))
+    assert generator._prefill._cache_size() == 5  # sizes 1, 2, 4, 8, 16
+
+
+def test_prefill_pieces_are_powers_of_two_after_chunks():
+    assert prefill_pieces(13) == [8, 4, 1]
+    assert prefill_pieces(16) == [16]
+    assert prefill_pieces(23, chunk=8) == [8, 8, 4, 2, 1]
+    for length in range(1, 300):
+        pieces = prefill_pieces(length, chunk=64)
+        assert sum(pieces) == length and all(p & (p - 1) == 0 or p == 64 for p in pieces)
 
 
 def test_text_stream_waits_for_whole_characters():

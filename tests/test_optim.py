@@ -13,6 +13,7 @@ import pytest
 from glrnn.config import GateLoopConfig, ModelConfig, OptimConfig
 from glrnn.models import LanguageModel
 from glrnn.params import ROLES, init_params
+from glrnn.train.lm_task import lm_loss
 from glrnn.train.loop import make_train_step
 from glrnn.train.optim import make_optimizer
 
@@ -68,8 +69,8 @@ def test_gradient_accumulation_equals_the_whole_batch():
     params, roles = init_params(model, jax.random.key(0), jnp.zeros((1, 4), int))
     optimizer = make_optimizer(OPTIM, 10, roles)
     batch = jax.random.randint(jax.random.key(1), (4, 9), 0, 11).at[:, 3].set(10)  # BOS inside
-    results = [make_train_step(model, optimizer, bos_id=10, grad_accum=k)(
-        params, optimizer.init(params), batch, jax.random.key(2)) for k in (1, 2, 4)]
+    results = [make_train_step(lm_loss(model, 10), optimizer, grad_accum=k)(
+        params, optimizer.init(params), {}, batch, jax.random.key(2)) for k in (1, 2, 4)]
     for other in results[1:]:
         for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(other), strict=True):
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)

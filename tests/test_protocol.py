@@ -170,7 +170,7 @@ def test_dropout_acts_only_when_not_deterministic():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"mixer": "transformer"}, "model.mixer"), ({"norm": "batchnorm"}, "model.norm"),
+    [({"mixer": "transformer"}, "model.mixer"), ({"norm": "groupnorm"}, "model.norm"),
      ({"channel_mixer": "moe"}, "model.channel_mixer"), ({"d_model": 0}, "model.d_model"),
      ({"d_model": -4}, "model.d_model")])
 def test_bad_model_config_names_the_field(kwargs, field):

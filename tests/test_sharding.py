@@ -24,6 +24,7 @@ import jax, jax.numpy as jnp, numpy as np
 from glrnn.config import ModelConfig, OptimConfig
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
+from glrnn.train.lm_task import lm_loss
 from glrnn.train.loop import make_train_step
 from glrnn.train.optim import make_optimizer
 from glrnn.train.sharding import *
@@ -36,7 +37,7 @@ optimizer = make_optimizer(OptimConfig(lr=1e-2, warmup_steps=0), 10, roles)
 opt_state = optimizer.init(params)
 batch = np.asarray(jax.random.randint(jax.random.key(1), (8, 13), 0, 16)).astype(np.int32)
 batch[:, 5] = 15
-step = make_train_step(model, optimizer, bos_id=15)
+step = make_train_step(lm_loss(model, 15), optimizer)
 key = jax.random.key(2)
 """
 
@@ -53,7 +54,7 @@ def run(code: str, devices: int) -> str:
 def test_sharded_step_equals_single_device_step():
     run("""
         assert jax.device_count() == 4
-        ref = step(params, opt_state, jnp.asarray(batch), key)
+        ref = step(params, opt_state, {}, jnp.asarray(batch), key)
         for fsdp in (1, 2):
             mesh = make_mesh(fsdp)
             p = place(params, state_shardings(params, mesh))
@@ -63,7 +64,7 @@ def test_sharded_step_equals_single_device_step():
             if fsdp == 2:
                 kernel = p["backbone"]["blocks_0"]["channel_mixer"]["up"]["kernel"]
                 assert "fsdp" in kernel.sharding.spec, kernel.sharding.spec
-            out = step(p, o, b, key)
+            out = step(p, o, {}, b, key)
             for x, y in zip(jax.tree.leaves(ref), jax.tree.leaves(out), strict=True):
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=2e-6)
         print("ok")
@@ -75,7 +76,7 @@ def test_checkpoint_moves_between_device_counts(tmp_path):
         mesh = make_mesh(FSDP)
         p = place(params, state_shardings(params, mesh))
         o = place(opt_state, state_shardings(opt_state, mesh))
-        p, o, _, _ = step(p, o, shard_batch(batch, batch_sharding(mesh)), key)
+        p, o, _, _, _ = step(p, o, {}, shard_batch(batch, batch_sharding(mesh)), key)
         ckpt = Checkpoints(DIR)
         ckpt.save(1, p, o, {"step": 1})
         ckpt.close()
@@ -87,7 +88,7 @@ def test_checkpoint_moves_between_device_counts(tmp_path):
         p = place(params, state_shardings(params, mesh))
         o = place(opt_state, state_shardings(opt_state, mesh))
         ckpt = Checkpoints(DIR, writable=False)
-        p, o, meta = ckpt.restore(1, p, o)
+        p, o, meta, _ = ckpt.restore(1, p, o)
         ckpt.close()
         assert meta["step"] == 1
         assert len(jax.tree.leaves(p)[0].sharding.device_set) == jax.device_count()

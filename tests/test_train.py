@@ -150,7 +150,7 @@ def test_keep_last_and_best_checkpoints(tmp_path):
     checkpoints = Checkpoints(tmp_path, keep=2, keep_best=True)
     params, opt_state = {"w": np.ones(3, np.float32)}, {"m": np.zeros(3, np.float32)}
     for step, val_loss in [(1, 3.0), (2, 1.0), (3, None), (4, 2.0), (5, 4.0), (6, None)]:
-        checkpoints.save(step, params, opt_state, {"step": step}, val_loss=val_loss)
+        checkpoints.save(step, params, opt_state, {"step": step}, value=val_loss)
         checkpoints.manager.wait_until_finished()
     checkpoints.close()
     assert_complete_checkpoints(tmp_path, [2, 5, 6])  # the best (val 1.0) and the last two
@@ -169,7 +169,7 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path):
     shutil.rmtree(partial / "opt_state")
     reopened = Checkpoints(tmp_path, keep=3)
     assert reopened.latest_step() == 1
-    restored, _, meta = reopened.restore(1, {"w": np.zeros(4, np.float32)},
+    restored, _, meta, _ = reopened.restore(1, {"w": np.zeros(4, np.float32)},
                                          {"m": np.ones(1, np.float32)})
     reopened.close()  # waits for the clean-up orbax started when it opened
     assert not partial.exists()

@@ -1,4 +1,6 @@
-"""Orbax checkpoints of a run: ``RUN/checkpoints/<step>/{params,opt_state,meta}``.
+"""Orbax checkpoints of a run: ``RUN/checkpoints/<step>/{params,opt_state,meta[,model_state]}``
+(``model_state``: flax collections other than the parameters, such as BatchNorm's running
+averages, saved only when the model has some).
 
 Orbax writes each step into ``<step>.orbax-checkpoint-tmp-*`` and renames it when complete (the
 atomic-rename protocol of local file systems), so a step directory is always whole; leftovers
@@ -32,58 +34,71 @@ def key_from_json(data: list[int]) -> jax.Array:
     return jax.random.wrap_key_data(np.asarray(data, np.uint32))
 
 
-def preservation(keep: int, keep_best: bool) -> Any:
-    """Keep the last ``keep`` steps, and (``keep_best``) the one with the lowest ``val_loss``
-    among those saved with one."""
+def preservation(keep: int, keep_best: bool, metric: str = "val_loss",
+                 higher: bool = False) -> Any:
+    """Keep the last ``keep`` steps, and (``keep_best``) the one with the best ``metric`` (the
+    highest if ``higher``, else the lowest) among those saved with one."""
     policies = ocp.checkpoint_managers
     latest = policies.LatestN(n=keep)
     if not keep_best:
         return latest
-    best = policies.BestN(get_metric_fn=lambda metrics: metrics["val_loss"], reverse=True, n=1,
-                          keep_checkpoints_without_metrics=False)
+    best = policies.BestN(get_metric_fn=lambda metrics: metrics[metric], reverse=not higher,
+                          n=1, keep_checkpoints_without_metrics=False)
     return policies.AnyPreservationPolicy([latest, best])
 
 
 class Checkpoints:
-    """Save and restore (params, opt_state, meta) by step, keeping the last ``keep`` steps and
-    (``keep_best``) the best by validation loss."""
+    """Save and restore (params, opt_state, meta, model_state) by step, keeping the last
+    ``keep`` steps and (``keep_best``) the best by the validation figure ``metric``."""
 
     def __init__(self, run_dir: str | Path, keep: int = 2, writable: bool = True,
-                 keep_best: bool = False) -> None:
+                 keep_best: bool = False, metric: str = "val_loss", higher: bool = False) -> None:
         options = ocp.CheckpointManagerOptions(
-            preservation_policy=preservation(keep, keep_best),
+            preservation_policy=preservation(keep, keep_best, metric, higher),
             create=writable, cleanup_tmp_directories=writable)
+        self.metric = metric
         self.manager = ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
     def save(self, step: int, params: Any, opt_state: Any, meta: dict[str, Any],
-             val_loss: float | None = None) -> None:
+             value: float | None = None, model_state: dict[str, Any] | None = None) -> None:
         """Start saving step ``step`` (asynchronously: training goes on while orbax writes;
-        ``close`` waits for it). ``val_loss`` ranks it for ``keep_best``."""
-        self.manager.save(step, args=ocp.args.Composite(
-            params=ocp.args.StandardSave(params),
-            opt_state=ocp.args.StandardSave(opt_state),
-            meta=ocp.args.JsonSave(meta)),
-            metrics=None if val_loss is None else {"val_loss": val_loss})
+        ``close`` waits for it). ``value`` (of the metric) ranks it for ``keep_best``."""
+        items = {"params": ocp.args.StandardSave(params),
+                 "opt_state": ocp.args.StandardSave(opt_state), "meta": ocp.args.JsonSave(meta)}
+        if model_state:
+            items["model_state"] = ocp.args.StandardSave(model_state)
+        self.manager.save(step, args=ocp.args.Composite(**items),
+                          metrics=None if value is None else {self.metric: value})
 
     def steps(self) -> list[int]:
         return list(self.manager.all_steps())
 
-    def restore(self, step: int, params: Any, opt_state: Any) -> tuple[Any, Any, dict[str, Any]]:
-        """(params, opt_state, meta) of ``step``, shaped like the given (abstract) trees."""
-        out = self.manager.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(params),
-            opt_state=ocp.args.StandardRestore(opt_state),
-            meta=ocp.args.JsonRestore()))
-        return out["params"], out["opt_state"], out["meta"]
+    def restore(self, step: int, params: Any, opt_state: Any,
+                model_state: dict[str, Any] | None = None) -> tuple[Any, Any, dict[str, Any],
+                                                                      dict[str, Any]]:
+        """(params, opt_state, meta, model_state) of ``step``, shaped like the given (abstract)
+        trees."""
+        items = {"params": ocp.args.StandardRestore(params),
+                 "opt_state": ocp.args.StandardRestore(opt_state),
+                 "meta": ocp.args.JsonRestore()}
+        if model_state:
+            items["model_state"] = ocp.args.StandardRestore(model_state)
+        out = self.manager.restore(step, args=ocp.args.Composite(**items))
+        return (out["params"], out["opt_state"], out["meta"],
+                out["model_state"] if model_state else {})
 
-    def restore_params(self, step: int, params: Any) -> Any:
-        """Only the parameters of ``step``, shaped like ``params`` (for generation)."""
-        out = self.manager.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(params)))
-        return out["params"]
+    def restore_params(self, step: int, params: Any,
+                       model_state: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """(params, model_state) of ``step``, shaped like the given trees (no optimizer state:
+        generation, evaluation, the end-of-run report)."""
+        items = {"params": ocp.args.StandardRestore(params)}
+        if model_state:
+            items["model_state"] = ocp.args.StandardRestore(model_state)
+        out = self.manager.restore(step, args=ocp.args.Composite(**items))
+        return out["params"], out["model_state"] if model_state else {}
 
     def close(self) -> None:
         """Wait for pending saves and release the manager."""

@@ -10,7 +10,17 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from glrnn.config import Config, ConfigError
+from glrnn.config import (
+    ClassifierConfig,
+    Config,
+    ConfigError,
+    DataConfig,
+    LRUConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+)
+from glrnn.data.tasks.config import TaskConfig
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 DEFAULT_RECIPE = "stdlib-bytes"
@@ -34,3 +44,27 @@ def load_recipe(name: str, directory: Path = RECIPES_DIR) -> Config:
     if not isinstance(config, Config):
         raise ConfigError(f"recipe {name!r} ({path}) defines no CONFIG of type glrnn.config.Config")
     return config
+
+
+def classifier_recipe(task: TaskConfig, *, layers: int, width: int, state: int, batch: int,
+                      epochs: float, lr: float, recurrent_lr_factor: float, weight_decay: float,
+                      dropout: float, warmup_steps: int, ring: tuple[float, float, float],
+                      pooling: str = "mean", bidirectional: bool = True,
+                      norm: str = "batchnorm", mixer: str = "lru", eval_every: int = 500,
+                      min_lr_ratio: float = 0.0) -> Config:
+    """A classifier recipe in the LRU/S5 papers' terms: ``layers`` blocks of width H = ``width``
+    with N = ``state``, the ring ``(r_min, r_max, max_phase)``, AdamW at ``lr`` (recurrent
+    parameters at ``recurrent_lr_factor`` times it) with linear warmup and cosine decay, weight
+    decay on the weight matrices, ``epochs`` passes over the training split."""
+    r_min, r_max, max_phase = ring
+    return Config(
+        model=ModelConfig(d_model=width, d_state=state, n_layers=layers, mixer=mixer, norm=norm,
+                          dropout=dropout, bidirectional=bidirectional,
+                          lru=LRUConfig(r_min=r_min, r_max=r_max, max_phase=max_phase),
+                          classifier=ClassifierConfig(pooling=pooling)),
+        data=DataConfig(batch_size=batch),
+        optim=OptimConfig(lr=lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio,
+                          weight_decay=weight_decay, recurrent_lr_factor=recurrent_lr_factor),
+        train=TrainConfig(epochs=epochs, eval_every=eval_every, checkpoint_every=eval_every,
+                          log_every=10),
+        task=task)

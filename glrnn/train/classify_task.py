@@ -1,0 +1,202 @@
+"""Classification of sequences (one label each) or of positions (labels at some positions, or K
+labels per position): the classifier :class:`Task` over the arrays of glrnn/data/tasks/base.py.
+
+* Batches: a seeded permutation per epoch, optionally grouped by length and cut to a power of
+  two (``data.bucket_by_length``; glrnn/train/batching.py).
+* Loss: softmax cross entropy averaged over every label that is not -1.
+* Figures: ``val_loss`` (nats per label), ``val_acc`` (share of labels right) and, where a
+  sequence carries several labels, ``val_seq_acc`` (share of sequences with every label right:
+  the copy task's per-sequence accuracy). Checkpoints are ranked by ``val_acc``.
+* At the end: the best checkpoint on the test split (the validation split if there is none),
+  with per-class accuracy and the confusion matrix in ``RUN/report.json`` and
+  ``RUN/plots/confusion.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from glrnn.config import Config, ConfigError
+from glrnn.data.tasks.base import Split, TaskData
+from glrnn.models import Classifier
+from glrnn.train.batching import cut_to_length, epoch_batches
+from glrnn.train.confusion import confusion_matrix, draw_confusion, per_class_accuracy
+from glrnn.train.task import ModelState, Params
+from glrnn.train.variables import apply_model, init_variables
+
+Batch = dict[str, np.ndarray]
+REPORT = "report.json"
+
+
+def split_batch(split: Split) -> Batch:
+    """A split's arrays by the names the model and the loss take (second document if any)."""
+    batch = {"inputs": split.inputs, "lengths": split.lengths, "labels": split.labels}
+    if split.inputs2 is not None:
+        batch |= {"inputs2": split.inputs2, "lengths2": split.lengths2}
+    return batch
+
+
+def label_nats(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(nats [labels' shape], 0 where the label is -1; valid bool [same]): logits
+    [..., n_classes], labels int [...]."""
+    valid = labels >= 0
+    nats = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
+                                                           jnp.maximum(labels, 0))
+    return jnp.where(valid, nats, 0.0), valid
+
+
+def check_task_fits(cfg: Config, data: TaskData) -> None:
+    """ConfigErrors for a config that cannot train on ``data``: the pooling against the labels'
+    shape, the batch against the training split, a missing validation split."""
+    info, train = data.info, data.splits["train"]
+    pooling = cfg.model.classifier.pooling
+    per_position = train.labels.ndim > 1
+    if per_position != (pooling == "none"):
+        expected = ("'none' (a label at positions of the sequence)" if per_position
+                    else "'mean' or 'last' (one label per sequence)")
+        raise ConfigError(f"model.classifier.pooling={pooling!r}: expected {expected} for task "
+                          f"{info.name!r}")
+    if per_position and cfg.model.bidirectional:
+        raise ConfigError(f"model.bidirectional=True: task {info.name!r} labels positions as "
+                          "the sequence goes; expected a causal model (false)")
+    if "val" not in data.splits:
+        raise ConfigError(f"task {info.name!r} has no val split (has {sorted(data.splits)})")
+    if cfg.data.batch_size > len(train):
+        raise ConfigError(f"data.batch_size={cfg.data.batch_size}: expected <= the "
+                          f"{len(train)} training examples of task {info.name!r}")
+
+
+class ClassifyTask:
+    """A :class:`~glrnn.models.Classifier` of ``cfg.model`` on the splits of ``data``."""
+
+    unit = "ex"
+    best_metric = "val_acc"
+    best_higher = True
+
+    def __init__(self, cfg: Config, data: TaskData) -> None:
+        check_task_fits(cfg, data)
+        self.cfg, self.data, self.info = cfg, data, data.info
+        train = data.splits["train"]
+        self.label_slots = train.labels.shape[2] if train.labels.ndim == 3 else 0
+        self.model = Classifier(cfg.model, self.info, self.label_slots)
+        self.batch_size = cfg.data.batch_size
+        self.items_per_step = self.batch_size
+        self.examples = len(train)
+        self.steps_per_epoch = self.examples // self.batch_size
+        self.bucket = cfg.data.bucket_by_length
+        self._epoch: tuple[int, np.ndarray] = (-1, np.zeros((0, 0), np.int64))
+        self._eval_step = jax.jit(self._eval_fn)
+
+    def _logits(self, params: Params, model_state: ModelState, batch: Batch, *,
+                train: bool = False, key: jax.Array | None = None) -> tuple[jax.Array, Any]:
+        (logits, _), model_state = apply_model(
+            self.model, params, model_state, batch["inputs"], batch["lengths"],
+            batch.get("inputs2"), batch.get("lengths2"), train=train, key=key)
+        return logits, model_state
+
+    def init_variables(self, key: jax.Array) -> tuple[Params, Any, ModelState]:
+        example = {name: a[:2] for name, a in self.train_batch(1).items()}
+        return init_variables(self.model, key, example["inputs"], example["lengths"],
+                              example.get("inputs2"), example.get("lengths2"))
+
+    def loss(self, params: Params, model_state: ModelState, batch: Batch,
+             key: jax.Array) -> tuple[jax.Array, ModelState]:
+        logits, model_state = self._logits(params, model_state, batch, train=True, key=key)
+        nats, valid = label_nats(logits, batch["labels"])
+        return nats.sum() / jnp.maximum(valid.sum(), 1), model_state
+
+    def train_batch(self, step: int) -> Batch:
+        epoch, index = divmod(step - 1, self.steps_per_epoch)
+        if self._epoch[0] != epoch:
+            lengths = self.data.splits["train"].lengths if self.bucket else None
+            self._epoch = (epoch, epoch_batches(self.examples, self.batch_size,
+                                                self.cfg.data.seed, epoch, lengths))
+        batch = split_batch(self.data.splits["train"].take(self._epoch[1][index]))
+        return cut_to_length(batch) if self.bucket else batch
+
+    def epoch(self, step: int) -> float:
+        """Epochs done after training step ``step``."""
+        return step / self.steps_per_epoch
+
+    def _eval_fn(self, params: Params, model_state: ModelState,
+                 batch: Batch) -> tuple[jax.Array, jax.Array]:
+        """(nats [labels' shape], predictions int [labels' shape])."""
+        logits, _ = self._logits(params, model_state, batch)
+        nats, _ = label_nats(logits, batch["labels"])
+        return nats, jnp.argmax(logits, axis=-1)
+
+    def predict(self, params: Params, model_state: ModelState,
+                split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """(nats, predictions), each of the labels' shape, over a whole split in batches of B
+        (the last one filled up with copies of the first example, then cut off; with length
+        buckets the examples go by length and each batch is cut to its bucket)."""
+        labels = split.labels
+        nats, predictions = np.zeros(labels.shape, np.float32), np.zeros(labels.shape, np.int32)
+        order = (np.argsort(split.lengths, kind="stable") if self.bucket
+                 else np.arange(len(split)))
+        for start in range(0, len(split), self.batch_size):
+            index = order[start:start + self.batch_size]
+            batch = split_batch(split.take(np.resize(index, self.batch_size)))
+            if self.bucket:
+                batch = cut_to_length(batch)
+            n, p = (np.asarray(a)[:len(index)] for a in self._eval_step(params, model_state,
+                                                                         batch))
+            cut = (index,) if n.ndim == 1 else (index, slice(0, n.shape[1]))
+            nats[cut], predictions[cut] = n, p
+        return nats, predictions
+
+    def figures(self, params: Params, model_state: ModelState, split: Split,
+                prefix: str) -> tuple[dict[str, float], np.ndarray]:
+        """({prefix}_loss, {prefix}_acc and, for several labels per sequence, {prefix}_seq_acc;
+        the predictions)."""
+        nats, predictions = self.predict(params, model_state, split)
+        labels = split.labels
+        valid = labels >= 0
+        right = (predictions == labels) & valid
+        out = {f"{prefix}_loss": float(nats[valid].mean()),
+               f"{prefix}_acc": float(right.sum() / valid.sum())}
+        if labels.ndim > 1:
+            axes = tuple(range(1, labels.ndim))
+            scored = valid.any(axis=axes)
+            whole = (right == valid).all(axis=axes)
+            out[f"{prefix}_seq_acc"] = float(whole[scored].mean())
+        return out, predictions
+
+    def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
+        return self.figures(params, model_state, self.data.splits["val"], "val")[0]
+
+    def state(self) -> dict[str, Any]:
+        return {}  # batches are a function of the step
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Nothing to restore (see ``state``)."""
+
+    def finish(self, run_dir: Path, params: Params, model_state: ModelState) -> dict[str, float]:
+        """Score the test split (or val), write report.json and plots/confusion.png."""
+        name = "test" if "test" in self.data.splits else "val"
+        split = self.data.splits[name]
+        out, predictions = self.figures(params, model_state, split, name)
+        n = self.info.n_classes
+        matrix = confusion_matrix(split.labels, predictions, n)
+        names = list(self.info.class_names) or [str(i) for i in range(n)]
+        accuracy = per_class_accuracy(matrix)
+        png = draw_confusion(matrix, names, run_dir / "plots" / "confusion.png",
+                             f"{self.info.name}: {name} accuracy {out[f'{name}_acc']:.4f}")
+        report = {"split": name, "examples": len(split), **out,
+                  "per_class_accuracy": {c: None if np.isnan(a) else float(a)
+                                         for c, a in zip(names, accuracy, strict=True)},
+                  "confusion_matrix": matrix.tolist(), "confusion_png": str(png)}
+        (run_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        return out
+
+    def describe(self, figures: dict[str, float]) -> str:
+        parts = [f"{k.replace('_', ' ')} {v:.4f}" for k, v in figures.items()
+                 if k.endswith(("_acc", "_loss")) and not k.startswith("train")]
+        return ", ".join(parts)
