@@ -22,8 +22,8 @@ from timing import machine, timed
 from glrnn.config import ModelConfig
 from glrnn.models import LanguageModel
 from glrnn.online import gradient_function
-from glrnn.online.stream import token_cross_entropy
 from glrnn.params import init_params
+from glrnn.train.online import token_cross_entropy
 
 VOCAB = 256
 

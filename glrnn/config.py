@@ -301,6 +301,9 @@ class TrainConfig:
     fsdp: int = 1  # mesh axis "fsdp": devices that split each parameter (1: replicate)
     tensorboard: bool = False  # also write TensorBoard event files into the run directory
     wandb: str = ""  # a Weights & Biases project name to log to; empty: off
+    # the learning rule (glrnn/online/rules.py): bptt, or online_full, online_snap1,
+    # online_1truncated, online_spatial (real-time learning, memory constant in the length)
+    rule: str = "bptt"
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
@@ -345,6 +348,9 @@ class Config:
         vocab = from_name(self.data.tokenizer).vocab_size
         check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,
               f">= {vocab} (the {self.data.tokenizer} tokenizer's vocabulary)")
+        from glrnn.online.rules import check_online_config
+
+        check_online_config(self)
 
 
 def _check_positive_int(name: str, value: object) -> None:

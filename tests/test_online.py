@@ -21,7 +21,9 @@ from glrnn.models import LanguageModel
 from glrnn.online import check_rule, gradient_function
 from glrnn.online.cells import CELLS
 from glrnn.online.grad import init_state, online_step
-from glrnn.params import init_params
+from glrnn.params import split_roles
+from glrnn.train.lm_task import lm_loss
+from glrnn.train.online import lm_gradient
 
 B, L, H, N = 2, 7, 3, 4
 
@@ -38,9 +40,19 @@ def data(length: int = L, dtype: jnp.dtype = jnp.float64):
     return x, y, resets
 
 
+def init_params(module, x: jax.Array) -> dict:
+    """Fresh parameters (a jitted init: compiling it is cheaper than running it op by op)."""
+    return split_roles(jax.jit(module.init)(jax.random.key(0), x)["params"])[0]
+
+
 def f64_params(module, x) -> dict:
-    return jax.tree.map(lambda p: p.astype(jnp.float64), init_params(module, jax.random.key(0),
-                                                                     x)[0])
+    return jax.tree.map(lambda p: p.astype(jnp.float64), init_params(module, x))
+
+
+@functools.cache
+def compiled(module, rule: str):
+    """One jitted gradient function per (module, rule): compiled once for all the params."""
+    return jax.jit(gradient_function(rule, module, squared_error))
 
 
 @functools.cache
@@ -48,7 +60,7 @@ def grads(module, rule: str, params_fn=None):
     """(loss, grads) of ``module`` by ``rule`` on ``data()`` in float64."""
     x, y, resets = data()
     params = f64_params(module, x) if params_fn is None else params_fn(f64_params(module, x))
-    return jax.jit(gradient_function(rule, module, squared_error))(params, x, y, resets)
+    return compiled(module, rule)(params, x, y, resets)
 
 
 def rel_err(a, b) -> dict[str, float]:
@@ -56,8 +68,6 @@ def rel_err(a, b) -> dict[str, float]:
 
 
 DIAGONAL = {"lru": LRU(d_model=H, d_state=N, r_min=0.5), "gateloop": GateLoop(d_model=H, d_state=N),
-            "gateloop-untied": GateLoop(d_model=H, d_state=N, tied_gates=False,
-                                        gate_activation="tanh"),
             "diag_rnn": DiagRNN(d_model=H, d_state=N)}
 
 
@@ -131,8 +141,10 @@ def test_three_steps_by_hand():
         state, layers = init_state("online_full", layer, params, x[:, 0])
         step = jax.jit(functools.partial(online_step, "online_full", layer, squared_error,
                                          layers))
+        online = jax.tree.map(jnp.zeros_like, params)
         for t in range(3):
-            _, _, _, state = step(params, state, x[:, t], target[:, t])
+            _, _, g, state = step(params, state, x[:, t], target[:, t])
+            online = jax.tree.map(jnp.add, online, g)
             traces = state.traces[""]
             np.testing.assert_allclose(traces["nu_log"][0], e_lam[t] * dlam_dnu, atol=1e-12)
             np.testing.assert_allclose(traces["theta_log"][0], e_lam[t] * dlam_dtheta,
@@ -140,11 +152,12 @@ def test_three_steps_by_hand():
             np.testing.assert_allclose(traces["gamma_log"][0], e_gamma[t] * gamma, atol=1e-12)
             np.testing.assert_allclose(traces["B_re"][0, :, 0], e_b[t], atol=1e-12)
             np.testing.assert_allclose(traces["B_im"][0, :, 0], 1j * e_b[t], atol=1e-12)
-        for rule in ("online_full", "bptt"):
-            loss, g = jax.jit(gradient_function(rule, layer, squared_error))(params, x, target)
-            assert abs(float(loss) - loss_hand) < 1e-12
-            for name, value in by_hand.items():
-                np.testing.assert_allclose(g[name], value / 3, rtol=1e-10, atol=1e-14)
+        # the gradient: the rule's sum over the steps, and BPTT's mean over them
+        loss, exact = jax.jit(gradient_function("bptt", layer, squared_error))(params, x, target)
+        assert abs(float(loss) - loss_hand) < 1e-12
+        for name, value in by_hand.items():
+            np.testing.assert_allclose(online[name], value, rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(exact[name], value / 3, rtol=1e-10, atol=1e-14)
 
 
 def diagonal_recurrence(name: str, params: dict) -> dict:
@@ -165,18 +178,21 @@ def test_snap1_equals_rtrl_where_the_jacobian_is_diagonal(name):
     with jax.enable_x64(True):
         _, exact = grads(DENSE[name], "bptt", make_diagonal)
         _, snap = grads(DENSE[name], "online_snap1", make_diagonal)
-        _, exact_dense = grads(DENSE[name], "bptt")
-        _, snap_dense = grads(DENSE[name], "online_snap1")
     assert max(rel_err(snap, exact).values()) < 1e-6
-    # with a full recurrent matrix SnAp-1 is an approximation
-    assert max(rel_err(snap_dense, exact_dense).values()) > 0.05
+
+
+def test_snap1_is_an_approximation_for_a_full_recurrent_matrix():
+    with jax.enable_x64(True):
+        _, exact = grads(DENSE["dense_rnn"], "bptt")
+        _, snap = grads(DENSE["dense_rnn"], "online_snap1")
+    assert rel_err(snap, exact)["A"] > 0.05
 
 
 @pytest.mark.parametrize("name", DENSE)
 def test_snap1_keeps_the_diagonal_of_the_true_jacobian(name):
     module, (_, cell) = DENSE[name], CELLS[name]
     x, _, _ = data(dtype=jnp.float32)
-    params = init_params(module, jax.random.key(0), x)[0]
+    params = init_params(module, x)
     bound = module.bind({"params": params})
 
     @jax.jit
@@ -191,42 +207,45 @@ def test_snap1_keeps_the_diagonal_of_the_true_jacobian(name):
     np.testing.assert_allclose(jac, jnp.diagonal(full, axis1=1, axis2=2), rtol=1e-5, atol=1e-6)
 
 
-def lm_grads(rule: str):
-    cfg = ModelConfig(vocab_size=11, d_model=8, d_state=6, n_layers=3, mixer="lru",
-                      tie_embeddings=False, channel_mixer="mlp", mlp_ratio=1.0)
-    model = LanguageModel(cfg)
-    tokens = jax.random.randint(jax.random.key(5), (B, 9), 0, 11)
-    params = init_params(model, jax.random.key(0), tokens)[0]
-
-    def cross_entropy(logits, target):
-        nats = -jnp.take_along_axis(jax.nn.log_softmax(logits), target[:, None], axis=-1)
-        return nats.sum(), jnp.asarray(target.shape[0], jnp.float32)
-
-    return jax.jit(gradient_function(rule, model, cross_entropy))(params, tokens[:, :-1],
-                                                                  tokens[:, 1:])
-
-
 def cosine(a, b) -> float:
     va, vb = (jnp.concatenate([v.ravel() for v in jax.tree.leaves(t)]) for t in (a, b))
     return float(va @ vb / jnp.linalg.norm(va) / jnp.linalg.norm(vb))
 
 
 def test_multilayer_lm_top_layer_exact_lower_layers_approximate():
-    _, exact = lm_grads("bptt")
-    _, online = lm_grads("online_full")
-    top = "blocks_2"
+    """A 2-layer pre-norm LM on a packed batch (documents opening mid-row), the language-model
+    task's gradients by online_full against its BPTT loss: exact at and above the top
+    recurrence, approximate below it (cosines printed; docs/RESULTS.md)."""
+    model, bos = LanguageModel(ModelConfig(vocab_size=11, d_model=8, d_state=6, n_layers=2,
+                                           tie_embeddings=False, channel_mixer="mlp",
+                                           mlp_ratio=1.0)), 10
+    batch = jax.random.randint(jax.random.key(5), (B, 13), 0, 10)
+    batch = batch.at[:, 0].set(bos).at[0, 5].set(bos).at[1, 9].set(bos)
+    params, key = init_params(model, batch[:, :-1]), jax.random.key(0)
+    grad = jax.jit(lm_gradient("online_full", model, bos))
+    (loss, _), online = grad(params, {}, batch, key)
+    (exact_loss, _), exact = jax.jit(jax.value_and_grad(lm_loss(model, bos), has_aux=True))(
+        params, {}, batch, key)
+    assert abs(float(loss - exact_loss)) < 1e-5
+    top = "blocks_1"
     # everything at or above the top recurrence: its mixer, channel mixer, norms, the head
-    above = [online["backbone"][top]["mixer"], online["backbone"][top]["channel_mixer"],
-             online["backbone"][top]["norm2"], online["norm"], online["head"]]
-    above_exact = [exact["backbone"][top]["mixer"], exact["backbone"][top]["channel_mixer"],
-                   exact["backbone"][top]["norm2"], exact["norm"], exact["head"]]
-    for a, e in zip(jax.tree.leaves(above), jax.tree.leaves(above_exact), strict=True):
-        np.testing.assert_allclose(a, e, rtol=2e-4, atol=1e-6)
-    report = {name: cosine(online["backbone"][name], exact["backbone"][name])
-              for name in ("blocks_0", "blocks_1")}
-    report["embed"] = cosine(online["embed"], exact["embed"])
+    for part in (lambda g: g["backbone"][top]["mixer"], lambda g: g["backbone"][top]["norm2"],
+                 lambda g: g["backbone"][top]["channel_mixer"], lambda g: g["norm"],
+                 lambda g: g["head"]):
+        for a, e in zip(jax.tree.leaves(part(online)), jax.tree.leaves(part(exact)),
+                        strict=True):
+            np.testing.assert_allclose(a, e, rtol=2e-4, atol=1e-6)
+    # below it: the lower block, the top block's input norm, the embedding
+    report = {"blocks_0": cosine(online["backbone"]["blocks_0"], exact["backbone"]["blocks_0"]),
+              "blocks_1.norm1": cosine(online["backbone"][top]["norm1"],
+                                       exact["backbone"][top]["norm1"]),
+              "embed": cosine(online["embed"], exact["embed"])}
     print("cosine(online_full, bptt) of the lower layers:", report)
     assert all(0 < c < 1 - 1e-6 for c in report.values())
+    # the documents matter: read as one document, the top layer's gradient changes
+    _, one_document = grad(params, {}, batch.at[0, 5].set(3).at[1, 9].set(3), key)
+    assert not np.allclose(one_document["backbone"][top]["mixer"]["nu_log"],
+                           exact["backbone"][top]["mixer"]["nu_log"], rtol=1e-2)
 
 
 @pytest.mark.parametrize(("rule", "mixer"), [("online_snap1", "lru"), ("online_full", "dense_rnn"),
@@ -250,7 +269,7 @@ def test_online_memory_does_not_grow_with_the_length():
 
     def temp_bytes(rule: str, length: int) -> int:
         x = jnp.zeros((B, length, H))
-        params = init_params(layer, jax.random.key(0), x[:, :2])[0]
+        params = init_params(layer, x[:, :2])
         fn = jax.jit(gradient_function(rule, layer, squared_error))
         return fn.lower(params, x, x).compile().memory_analysis().temp_size_in_bytes
     short, long = (temp_bytes("online_full", n) for n in (64, 1024))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from glrnn.blocks import Block
-from glrnn.config import ConfigError, DenseRNNConfig, GateLoopConfig, ModelConfig
+from glrnn.config import ConfigError, GateLoopConfig, ModelConfig
 from glrnn.mixers import make_mixer
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params
@@ -36,10 +36,6 @@ def cfg(**kwargs) -> ModelConfig:
 MIXERS = {"lru": {"mixer": "lru"}, "gateloop-tied": {"mixer": "gateloop"},
           "gateloop-untied": {"mixer": "gateloop",
                               "gateloop": GateLoopConfig(tied_gates=False, output_gate=False)}}
-# the RNNs of the rescaled-Glorot and online-learning papers (dense_rnn and gru ignore scan_method)
-MIXERS |= {"dense_rnn-tanh": {"mixer": "dense_rnn"}, "gru": {"mixer": "gru"},
-           "dense_rnn-linear": {"mixer": "dense_rnn", "dense_rnn": DenseRNNConfig(
-               activation="identity", a_init="glorot")}, "diag_rnn": {"mixer": "diag_rnn"}}
 
 # name -> module; chunk_size 5 < LENGTH and divides neither LENGTH nor HALF
 CASES: dict[str, nn.Module] = {
@@ -53,6 +49,10 @@ CASES: dict[str, nn.Module] = {
     "lm-lru": LanguageModel(cfg(mixer="lru")),
     "lm-gateloop-untied-head": LanguageModel(cfg(mixer="gateloop", tie_embeddings=False)),
 }
+# the RNNs of the rescaled-Glorot and online-learning papers (dense_rnn and gru have no scan
+# method; the linear dense RNN and the other activations: tests/test_rnn_mixers.py)
+CASES |= {"dense_rnn": make_mixer(cfg(mixer="dense_rnn")), "gru": make_mixer(cfg(mixer="gru")),
+          "diag_rnn-chunked": make_mixer(cfg(mixer="diag_rnn"))}
 
 
 @functools.cache

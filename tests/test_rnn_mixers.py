@@ -104,19 +104,18 @@ def test_diag_rnn_matches_its_equations(method):
     np.testing.assert_allclose(carry, ref_h, rtol=1e-10, atol=1e-10)
 
 
-def radii(kind: str, n: int, seeds: int = 12) -> np.ndarray:
-    keys = jax.random.split(jax.random.key(7), seeds)
-    return np.array([float(spectral_radius(recurrent_matrix_init(k, n, kind))) for k in keys])
-
-
 def test_rescaled_glorot_puts_the_spectral_edge_below_one_where_glorot_is_above():
-    n = 200
-    glorot, rescaled = radii("glorot", n), radii("rescaled_glorot", n)
+    n, keys = 170, jax.random.split(jax.random.key(7), 8)
+    init = jax.jit(jax.vmap(recurrent_matrix_init, in_axes=(0, None, None)), static_argnums=(1, 2))
+    glorot, rescaled = np.asarray(init(keys, n, "glorot")), np.asarray(init(keys, n,
+                                                                           "rescaled_glorot"))
+    # the same matrices (same keys), divided by s_n
+    np.testing.assert_allclose(rescaled, glorot / rescaled_glorot_scale(n, 0.9), rtol=1e-6)
+    radii = np.abs(np.linalg.eigvals(glorot)).max(axis=1)
     # Glorot's edge sits above one at this width (Rider: 1 + sqrt(gamma_n / 4n) + Gumbel)
-    assert glorot.mean() > 1.0 and (glorot > 1).mean() >= 0.5
-    # the rescaling divides by s_n: the same matrices, rescaled (same keys)
-    np.testing.assert_allclose(rescaled, glorot / rescaled_glorot_scale(n, 0.9), rtol=1e-5)
-    assert (rescaled <= 1).mean() >= 0.9 and rescaled.max() < 1.05
+    assert radii.mean() > 1.0 and (radii > 1).mean() >= 0.5
+    rescaled_radii = radii / rescaled_glorot_scale(n, 0.9)
+    assert (rescaled_radii <= 1).mean() >= 0.9 and rescaled_radii.max() < 1.05
 
 
 def test_fixed_sets_the_spectral_radius_at_any_width_and_keys_seed_everything():

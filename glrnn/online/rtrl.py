@@ -52,16 +52,15 @@ def immediate_jacobian(transition: Callable[[Tree, jax.Array, jax.Array], jax.Ar
     [B, N], x [B, H]) -> h [B, N]``, θ {name: shape} -> {name: [B, *shape]}.
 
     Each entry of θ acts on one channel, so the gradient of Σ_n h_t[n] with respect to θ[i] is
-    ∂h_t[n(i)]/∂θ[i]: one reverse pass per example (two for a complex state: real, imaginary)."""
+    ∂h_t[n(i)]/∂θ[i]: one reverse pass per example. For a complex state its pullback is read
+    twice: with cotangent 1 it gives Re ∂h/∂θ, with i it gives −Im ∂h/∂θ (JAX's convention)."""
 
-    def part(fn: Callable[[jax.Array], jax.Array]) -> Tree:
-        def summed(th: Tree, h: jax.Array, xb: jax.Array) -> jax.Array:
-            return fn(transition(th, h[None], xb[None])).sum()
+    def one(h: jax.Array, xb: jax.Array) -> Tree:
+        out, pullback = jax.vjp(lambda th: transition(th, h[None], xb[None]).sum(), theta)
+        unit = jnp.ones_like(out)
+        if not jnp.iscomplexobj(out):
+            return pullback(unit)[0]
+        re, minus_im = pullback(unit)[0], pullback(1j * unit)[0]
+        return {name: jax.lax.complex(re[name], -minus_im[name]) for name in re}
 
-        return jax.vmap(jax.grad(summed), in_axes=(None, 0, 0))(theta, h_prev, x)
-
-    dtype = jnp.result_type(jax.eval_shape(transition, theta, h_prev, x))
-    if not jnp.issubdtype(dtype, jnp.complexfloating):
-        return part(lambda h: h)
-    re, im = part(jnp.real), part(jnp.imag)
-    return {name: jax.lax.complex(re[name], im[name]).astype(dtype) for name in theta}
+    return jax.vmap(one)(h_prev, x)

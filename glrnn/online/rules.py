@@ -15,8 +15,13 @@
 
 from __future__ import annotations
 
-from glrnn.config import ConfigError, check_choice
+from typing import TYPE_CHECKING
+
+from glrnn.config import ConfigError, check, check_choice
 from glrnn.online.cells import CELLS
+
+if TYPE_CHECKING:
+    from glrnn.config import Config
 
 RULES = ("bptt", "online_full", "online_snap1", "online_1truncated", "online_spatial")
 
@@ -42,3 +47,22 @@ def check_rule(rule: str, mixer: str, field: str = "train.rule") -> None:
     if rule not in valid_rules(mixer):
         raise ConfigError(f"{field}={rule!r}: does not apply to model.mixer={mixer!r}; valid "
                           f"combinations: {combinations()}")
+
+
+def check_online_config(cfg: Config) -> None:
+    """``ConfigError`` at start-up for a rule that cannot train ``cfg``: the rule against the
+    mixer, then what the online rules need (one position at a time, deterministically)."""
+    rule, model = cfg.train.rule, cfg.model
+    check_rule(rule, model.mixer)
+    if rule == "bptt":
+        return
+    why = f"with train.rule={rule!r} (the model runs one position at a time"
+    check(model.dropout == 0.0, "model.dropout", model.dropout, f"0 {why}, without dropout)")
+    check(model.norm != "batchnorm", "model.norm", model.norm,
+          f"layernorm or rmsnorm {why}; batch statistics need the whole sequence)")
+    check(not model.bidirectional, "model.bidirectional", model.bidirectional,
+          f"false {why}; a reversed pass needs the whole sequence)")
+    if cfg.task.name:
+        check(model.classifier.pooling != "mean", "model.classifier.pooling",
+              model.classifier.pooling, f"'last' or 'none' {why}; a mean over the sequence "
+              "has its error only at the end)")

@@ -32,6 +32,7 @@ from glrnn.models import LanguageModel
 from glrnn.online.grad import OnlineState, StepLoss, init_state, online_step, sequence_loss
 from glrnn.online.rules import check_rule
 from glrnn.params import init_params
+from glrnn.train.online import token_cross_entropy
 
 Params = Any
 Chunk = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # inputs, targets, resets (or None)
@@ -104,15 +105,6 @@ def counter_stream(batch: int, chunk: int, vocab: int, lag: int = 2, noise: floa
         tokens = seq[:, lag - 1:].astype(np.int32)  # the newest old token, then the new ones
         yield tokens[:, :-1], tokens[:, 1:], None
         recent = seq[:, -lag:]
-
-
-def token_cross_entropy(logits: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Σ nats over the batch of one position: logits [B, V], target int [B] (−1: no target)
-    -> (sum, count of targets)."""
-    valid = target >= 0
-    nats = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
-                                                            jnp.where(valid, target, 0))
-    return jnp.where(valid, nats, 0).sum(), valid.sum().astype(jnp.float32)
 
 
 @dataclass(frozen=True)
