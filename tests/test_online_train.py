@@ -57,16 +57,17 @@ def test_one_label_per_sequence_is_scored_at_the_last_real_position(tmp_path):
 
 
 def test_classifier_learns_online_through_the_loop(tmp_path):
-    cfg = with_rule(classify_config(tmp_path, steps=60), "online_full")
+    """With dropout (each position's masks from the step's key folded with the position)."""
+    cfg = with_rule(classify_config(tmp_path, steps=60), "online_full", dropout=0.1)
     result = train(cfg, first_token_task())
     rows = read_metrics(result.run_dir)
     losses = [r["loss"] for r in rows if "loss" in r]
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:2])
-    assert result.figures["test_acc"] > 0.9
+    assert result.figures["test_acc"] > 0.8  # chance: 1/3
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    ({"norm": "batchnorm"}, "model.norm"), ({"dropout": 0.1}, "model.dropout"),
+    ({"norm": "batchnorm"}, "model.norm"),
     ({"bidirectional": True}, "model.bidirectional"),
     ({"classifier": ClassifierConfig(pooling="mean")}, "model.classifier.pooling")])
 def test_what_online_rules_cannot_train_is_refused_at_start_up(change, field):

@@ -94,11 +94,17 @@ def _trace_terms(cell: Cell, module: Any, p: Any, h_prev: jax.Array,
             immediate_jacobian(transition, theta, h_prev, x_t))
 
 
+def dropout(key: jax.Array | None) -> dict[str, Any]:
+    """The keyword arguments of a model's ``apply`` for dropout from ``key`` (None: off)."""
+    return {} if key is None else {"deterministic": False, "rngs": {"dropout": key}}
+
+
 def _apply_step(rule: str, model: nn.Module, params: Params, x_t: jax.Array, carry: Any,
-                eps: dict[str, jax.Array] | None = None) -> tuple[Any, Any, _Instrument]:
+                eps: dict[str, jax.Array] | None = None,
+                key: jax.Array | None = None) -> tuple[Any, Any, _Instrument]:
     instrument = _Instrument(rule, eps)
     with nn.intercept_methods(instrument):
-        out, carry = model.apply({"params": params}, x_t, carry, method="step")
+        out, carry = model.apply({"params": params}, x_t, carry, method="step", **dropout(key))
     return out, carry, instrument
 
 
@@ -135,10 +141,10 @@ def _discover(rule: str, model: nn.Module, params: Params, x_t: jax.Array,
 
 def online_step(rule: str, model: nn.Module, step_loss: StepLoss, layers: dict[str, Layer],
                 params: Params, state: OnlineState, x_t: jax.Array, target_t: jax.Array,
-                reset_t: jax.Array | None = None
+                reset_t: jax.Array | None = None, key: jax.Array | None = None
                 ) -> tuple[jax.Array, jax.Array, Params, OnlineState]:
-    """One position: x_t [B, ...], target_t [B, ...], reset_t bool [B] or None -> (loss sum,
-    count, gradient of the loss sum by ``rule``, next state)."""
+    """One position: x_t [B, ...], target_t [B, ...], reset_t bool [B] or None, dropout key or
+    None -> (loss sum, count, gradient of the loss sum by ``rule``, next state)."""
     carry, traces = state
     if reset_t is not None:
         carry, traces = _clear_rows(jnp.logical_not(reset_t), (carry, traces))
@@ -149,7 +155,7 @@ def online_step(rule: str, model: nn.Module, step_loss: StepLoss, layers: dict[s
     def loss_at(params: Params, eps: dict[str, jax.Array]):
         out, new_carry, instrument = _apply_step(rule, model, params, x_t,
                                                  jax.lax.stop_gradient(carry),
-                                                 eps if tracing else None)
+                                                 eps if tracing else None, key)
         loss, count = step_loss(out, target_t)
         return loss, (count, new_carry, instrument.records)
 
@@ -166,40 +172,45 @@ def online_step(rule: str, model: nn.Module, step_loss: StepLoss, layers: dict[s
 
 def sequence_loss(model: nn.Module, step_loss: StepLoss, params: Params, inputs: jax.Array,
                   targets: jax.Array, resets: jax.Array | None = None,
-                  carry: Any = None) -> tuple[jax.Array, tuple[jax.Array, Any]]:
+                  carry: Any = None, key: jax.Array | None = None
+                  ) -> tuple[jax.Array, tuple[jax.Array, Any]]:
     """The parallel pass: (Σ loss sums, (Σ counts, final carry)); ``carry`` None starts from
-    zero; ``resets`` also clear a given carry at position 0."""
+    zero; ``resets`` also clear a given carry at position 0; ``key`` None: no dropout."""
     ids = None
     if resets is not None:
         ids = jnp.cumsum(resets, axis=1)
         if carry is not None:
             carry = _clear_rows(jnp.logical_not(resets[:, 0]), carry)
-    out, carry = model.apply({"params": params}, inputs, carry, segment_ids=ids)
+    out, carry = model.apply({"params": params}, inputs, carry, segment_ids=ids, **dropout(key))
     sums, counts = jax.vmap(step_loss, in_axes=(1, 1))(out, targets)
     return sums.sum(), (counts.sum(), carry)
 
 
 def gradient_function(rule: str, model: nn.Module, step_loss: StepLoss) -> GradFn:
-    """``(params, inputs [B, L, ...], targets [B, L, ...], resets bool [B, L] | None)
-    -> (mean loss, gradient)`` by ``rule`` (one of glrnn.online.rules.RULES)."""
+    """``(params, inputs [B, L, ...], targets [B, L, ...], resets bool [B, L] | None,
+    key | None) -> (mean loss, gradient)`` by ``rule`` (one of glrnn.online.rules.RULES); a
+    dropout ``key`` turns dropout on (position t of the online rules: ``fold_in(key, t)``)."""
     if rule not in RULES:
         raise ValueError(f"learning rule {rule!r}: expected one of {', '.join(RULES)}")
     if rule == "bptt":
-        def mean_loss(params, inputs, targets, resets=None):
-            total, (count, _) = sequence_loss(model, step_loss, params, inputs, targets, resets)
+        def mean_loss(params, inputs, targets, resets=None, key=None):
+            total, (count, _) = sequence_loss(model, step_loss, params, inputs, targets, resets,
+                                              key=key)
             return total / count
 
         return jax.value_and_grad(mean_loss)
 
     def grad_fn(params: Params, inputs: jax.Array, targets: jax.Array,
-                resets: jax.Array | None = None) -> tuple[jax.Array, Params]:
+                resets: jax.Array | None = None,
+                key: jax.Array | None = None) -> tuple[jax.Array, Params]:
         state, layers = init_state(rule, model, params, inputs[:, 0])
 
         def body(t, acc):
             total, count, grads, state = acc
             reset_t = None if resets is None else resets[:, t]
+            key_t = None if key is None else jax.random.fold_in(key, t)
             loss, n, g, state = online_step(rule, model, step_loss, layers, params, state,
-                                            inputs[:, t], targets[:, t], reset_t)
+                                            inputs[:, t], targets[:, t], reset_t, key_t)
             return total + loss, count + n, jax.tree.map(jnp.add, grads, g), state
 
         loss, count = jax.eval_shape(lambda: step_loss(

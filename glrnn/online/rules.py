@@ -51,13 +51,12 @@ def check_rule(rule: str, mixer: str, field: str = "train.rule") -> None:
 
 def check_online_config(cfg: Config) -> None:
     """``ConfigError`` at start-up for a rule that cannot train ``cfg``: the rule against the
-    mixer, then what the online rules need (one position at a time, deterministically)."""
+    mixer, then what the online rules need (one position at a time)."""
     rule, model = cfg.train.rule, cfg.model
     check_rule(rule, model.mixer)
     if rule == "bptt":
         return
     why = f"with train.rule={rule!r} (the model runs one position at a time"
-    check(model.dropout == 0.0, "model.dropout", model.dropout, f"0 {why}, without dropout)")
     check(model.norm != "batchnorm", "model.norm", model.norm,
           f"layernorm or rmsnorm {why}; batch statistics need the whole sequence)")
     check(not model.bidirectional, "model.bidirectional", model.bidirectional,

@@ -7,8 +7,9 @@ signature of ``jax.value_and_grad(task.loss, has_aux=True)`` so that
 * Classifiers run position by position as a causal model with ``pooling="none"`` (the same
   parameters): labels at positions are scored where they stand; one label per sequence with
   ``pooling="last"`` is scored at the sequence's last real position (the padding after it is
-  never scored). Mean pooling (an error known only at the end), two-tower tasks, BatchNorm,
-  dropout and bidirectional blocks are refused at start-up.
+  never scored). Mean pooling (an error known only at the end), two-tower tasks, BatchNorm
+  and bidirectional blocks are refused at start-up.
+* Dropout: position t of a batch draws its masks from ``fold_in(key, t)``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def lm_gradient(rule: str, model: Any, bos_id: int) -> TaskGrad:
 
     def fn(params, model_state, batch, key):
         inputs = batch[:, :-1]
-        loss, grads = grad(params, inputs, batch[:, 1:], inputs == bos_id)
+        loss, grads = grad(params, inputs, batch[:, 1:], inputs == bos_id, key)
         return (loss, model_state), grads
 
     return fn
@@ -88,7 +89,7 @@ def _classifier_gradient(rule: str, cfg: Config, task: ClassifyTask) -> TaskGrad
         if labels.ndim == 1:  # one label per sequence: scored at its last real position
             positions = jnp.arange(batch["inputs"].shape[1])[None]
             labels = jnp.where(positions == batch["lengths"][:, None] - 1, labels[:, None], -1)
-        loss, grads = grad(params, batch["inputs"], labels)
+        loss, grads = grad(params, batch["inputs"], labels, key=key)
         return (loss, model_state), grads
 
     return fn
