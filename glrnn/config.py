@@ -140,6 +140,46 @@ class AttentionConfig:
 
 
 @dataclass(frozen=True)
+class DenseRNNConfig:
+    """Dense RNN h_t = φ(A h_{t-1} + B x_t + b), see glrnn/mixers/dense_rnn.py."""
+
+    activation: str = "tanh"  # identity (the linear RNN), tanh or relu
+    # A: glorot, orthogonal, rescaled_glorot (needs d_state >= 164) or fixed (see rnn_init.py)
+    a_init: str = "fixed"
+    radius: float = 0.99  # fixed: the spectral radius of A
+    quantile: float = 0.9  # rescaled_glorot: the probability that the spectral radius is <= 1
+
+    def __post_init__(self) -> None:
+        from glrnn.mixers.dense_rnn import RNN_ACTIVATIONS
+        from glrnn.mixers.rnn_init import DENSE_INITS
+
+        check_choice("model.dense_rnn.activation", self.activation, RNN_ACTIVATIONS)
+        check_choice("model.dense_rnn.a_init", self.a_init, DENSE_INITS)
+        _check_rnn_init("model.dense_rnn", self.radius, self.quantile)
+
+
+@dataclass(frozen=True)
+class DiagRNNConfig:
+    """Diagonal complex linear RNN h_t = λ ⊙ h_{t-1} + B x_t, see glrnn/mixers/diag_rnn.py."""
+
+    # λ: eigenvalues of a glorot, rescaled_glorot (needs d_state >= 164) or fixed matrix
+    eig_init: str = "fixed"
+    radius: float = 0.99  # fixed: the largest |λ|
+    quantile: float = 0.9  # rescaled_glorot: the probability that max |λ| <= 1
+
+    def __post_init__(self) -> None:
+        from glrnn.mixers.rnn_init import DIAGONAL_INITS
+
+        check_choice("model.diag_rnn.eig_init", self.eig_init, DIAGONAL_INITS)
+        _check_rnn_init("model.diag_rnn", self.radius, self.quantile)
+
+
+def _check_rnn_init(prefix: str, radius: float, quantile: float) -> None:
+    check(0.0 < radius <= 1.0, f"{prefix}.radius", radius, "0 < radius <= 1")
+    check(0.0 < quantile < 1.0, f"{prefix}.quantile", quantile, "0 < quantile < 1")
+
+
+@dataclass(frozen=True)
 class ClassifierConfig:
     """What sits around the backbone of a Classifier (glrnn/models.py)."""
 
@@ -194,6 +234,8 @@ class ModelConfig:
     rnn_width: int = 0  # hawk/griffin: width of the recurrent branch; 0: d_model
     rglru: RGLRUConfig = field(default_factory=RGLRUConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    dense_rnn: DenseRNNConfig = field(default_factory=DenseRNNConfig)
+    diag_rnn: DiagRNNConfig = field(default_factory=DiagRNNConfig)
 
     def __post_init__(self) -> None:
         from glrnn.mixers import MIXERS  # the registry decides which names exist
@@ -210,6 +252,7 @@ class ModelConfig:
         check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "> 0")
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= dropout < 1")
         self._check_layout()
+        self._check_rescaled_glorot_width()
 
     @property
     def attention_period(self) -> int:
@@ -249,6 +292,17 @@ class ModelConfig:
             check(self.d_model % heads == 0 and (self.d_model // heads) % 2 == 0,
                   "model.attention.heads", heads,
                   f"a divisor of model.d_model={self.d_model} leaving an even head width (RoPE)")
+
+    def _check_rescaled_glorot_width(self) -> None:
+        """The rescaled Glorot constant is undefined below width 164 (glrnn/mixers/rnn_init.py)."""
+        from glrnn.mixers.rnn_init import MIN_RESCALED_WIDTH
+
+        init = {"dense_rnn": ("a_init", self.dense_rnn.a_init),
+                "diag_rnn": ("eig_init", self.diag_rnn.eig_init)}.get(self.mixer)
+        if init is not None and init[1] == "rescaled_glorot":
+            check(self.d_state >= MIN_RESCALED_WIDTH, "model.d_state", self.d_state,
+                  f">= {MIN_RESCALED_WIDTH} with model.{self.mixer}.{init[0]}='rescaled_glorot' "
+                  "(its constant is undefined for smaller widths; 'fixed' works at any width)")
 
 
 @dataclass(frozen=True)
@@ -357,6 +411,9 @@ class TrainConfig:
     # a run directory whose latest parameters start this run (parameters this model adds keep
     # their initialisation, e.g. a true-recurrence GateLoop from a linear one); fresh optimizer
     init_from: str = ""
+    # the learning rule (glrnn/online/rules.py): bptt, or online_full, online_snap1,
+    # online_1truncated, online_spatial (real-time learning, memory constant in the length)
+    rule: str = "bptt"
 
     def __post_init__(self) -> None:
         for name in ("steps", "eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
@@ -410,6 +467,9 @@ class Config:
         vocab = from_name(self.data.tokenizer).vocab_size
         check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,
               f">= {vocab} (the {self.data.tokenizer} tokenizer's vocabulary)")
+        from glrnn.online.rules import check_online_config
+
+        check_online_config(self)
 
 
 def _check_positive_int(name: str, value: object) -> None:

@@ -65,6 +65,10 @@ CASES: dict[str, nn.Module] = {
     "lm-griffin": LanguageModel(cfg(mixer="rglru", block="griffin", attention_every=2,
                                     attention=WINDOW)),
 }
+# the RNNs of the rescaled-Glorot and online-learning papers (dense_rnn and gru have no scan
+# method; the linear dense RNN and the other activations: tests/test_rnn_mixers.py)
+CASES |= {"dense_rnn": make_mixer(cfg(mixer="dense_rnn")), "gru": make_mixer(cfg(mixer="gru")),
+          "diag_rnn-chunked": make_mixer(cfg(mixer="diag_rnn"))}
 
 
 @functools.cache

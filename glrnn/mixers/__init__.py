@@ -17,8 +17,11 @@ import flax.linen as nn
 
 from glrnn.mixers.attention import Attention
 from glrnn.mixers.conv import Convolved
+from glrnn.mixers.dense_rnn import DenseRNN
+from glrnn.mixers.diag_rnn import DiagRNN
 from glrnn.mixers.gated import GatedRecurrence
 from glrnn.mixers.gateloop import GateLoop
+from glrnn.mixers.gru import GRU
 from glrnn.mixers.lru import LRU
 from glrnn.mixers.rglru import RGLRU
 
@@ -49,6 +52,23 @@ def _rglru(cfg: ModelConfig) -> nn.Module:
                  chunk_size=cfg.chunk_size)
 
 
+def _dense_rnn(cfg: ModelConfig) -> nn.Module:
+    r = cfg.dense_rnn
+    return DenseRNN(d_model=cfg.d_model, d_state=cfg.d_state, activation=r.activation,
+                    a_init=r.a_init, radius=r.radius, quantile=r.quantile)
+
+
+def _diag_rnn(cfg: ModelConfig) -> nn.Module:
+    r = cfg.diag_rnn
+    return DiagRNN(d_model=cfg.d_model, d_state=cfg.d_state, eig_init=r.eig_init,
+                   radius=r.radius, quantile=r.quantile, scan_method=cfg.scan_method,
+                   chunk_size=cfg.chunk_size)
+
+
+def _gru(cfg: ModelConfig) -> nn.Module:
+    return GRU(d_model=cfg.d_model, d_state=cfg.d_state)
+
+
 def _attention(cfg: ModelConfig) -> nn.Module:
     a = cfg.attention
     return Attention(d_model=cfg.d_model, heads=a.heads, kv_heads=a.kv_heads, slots=a.slots,
@@ -56,7 +76,8 @@ def _attention(cfg: ModelConfig) -> nn.Module:
 
 
 MIXERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
-    "lru": _lru, "gateloop": _gateloop, "rglru": _rglru, "attention": _attention}
+    "lru": _lru, "gateloop": _gateloop, "rglru": _rglru, "attention": _attention,
+    "dense_rnn": _dense_rnn, "diag_rnn": _diag_rnn, "gru": _gru}
 
 
 def layer_mixers(cfg: ModelConfig) -> tuple[str, ...]:

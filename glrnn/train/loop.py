@@ -33,6 +33,7 @@ from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
 from glrnn.train.lm_task import LMTask
 from glrnn.train.metrics import MetricsLog
+from glrnn.train.online import task_gradient
 from glrnn.train.optim import lr_schedule, make_optimizer
 from glrnn.train.run import default_run_name, point_latest, run_dir_of, write_config
 from glrnn.train.sharding import (
@@ -70,15 +71,18 @@ class TrainResult:
 
 
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
-                    grad_accum: int = 1, skip_nonfinite: bool = False) -> TrainStep:
+                    grad_accum: int = 1, skip_nonfinite: bool = False,
+                    grad_fn: Callable[..., Any] | None = None) -> TrainStep:
     """Jitted ``(params, opt_state, model_state, batch, dropout key) -> (params, opt_state,
     model_state, mean loss, gradient global norm)`` for ``loss_fn(params, model_state, batch,
     key) -> (loss, model_state)``. With ``grad_accum`` = k every array of the batch is cut into
     k micro-batches of B/k rows whose gradients are averaged in a ``lax.scan``: the same update
     as the whole batch (for models without batch statistics), with a k-th of the activation
     memory. With ``skip_nonfinite``, a step whose loss or gradient norm is NaN or infinite
-    returns the state it was given."""
-    value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+    returns the state it was given. ``grad_fn``, with the signature of
+    ``jax.value_and_grad(loss_fn, has_aux=True)``, replaces it (an online learning rule:
+    glrnn/train/online.py)."""
+    value_and_grad = grad_fn or jax.value_and_grad(loss_fn, has_aux=True)
 
     def accumulate(params, model_state, batch, key):
         micro = jax.tree.map(
@@ -226,7 +230,7 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
     returns the final state and the last validation figures."""
     skip = cfg.train.on_nan == "skip"
     train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
-                                 skip_nonfinite=skip)
+                                 skip_nonfinite=skip, grad_fn=task_gradient(cfg, task))
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     batches = batch_sharding(state.mesh)
     language = task.unit == "tok"
