@@ -455,14 +455,17 @@ class Config:
                   self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
               self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
-        if self.model.uses_attention():
+        # the training length: a task's (when it fixes one) or the language model's
+        length, length_field = ((self.task.seq_len, "task.seq_len") if self.task.name
+                                else (self.data.seq_len, "data.seq_len"))
+        if self.model.uses_attention() and length:
             attention = self.model.attention
             if attention.window:
-                check(attention.window <= self.data.seq_len, "model.attention.window",
-                      attention.window, f"<= data.seq_len ({self.data.seq_len})")
+                check(attention.window <= length, "model.attention.window",
+                      attention.window, f"<= {length_field} ({length})")
             else:
-                check(attention.max_len >= self.data.seq_len, "model.attention.max_len",
-                      attention.max_len, f">= data.seq_len ({self.data.seq_len}) for global "
+                check(attention.max_len >= length, "model.attention.max_len",
+                      attention.max_len, f">= {length_field} ({length}) for global "
                       "attention (model.attention.window=0)")
         vocab = from_name(self.data.tokenizer).vocab_size
         check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,

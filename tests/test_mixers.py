@@ -307,3 +307,12 @@ def test_attention_longer_or_shorter_than_the_sequence_fails_at_start_up(attenti
     with pytest.raises(ConfigError, match=rf"^{field}=.*{allowed} \({seq_len}\)"):
         Config(model=model, data=DataConfig(seq_len=seq_len))
     Config(model=model, data=DataConfig(seq_len=24))  # fits
+
+
+def test_a_task_checks_attention_against_its_own_length():
+    from glrnn.data.tasks.config import TaskConfig
+
+    model = ModelConfig(mixer="attention", attention=AttentionConfig(max_len=64))
+    with pytest.raises(ConfigError, match=r"^model.attention.max_len=64: .*task.seq_len \(128\)"):
+        Config(model=model, task=TaskConfig(name="mqar", seq_len=128))
+    Config(model=model, data=DataConfig(seq_len=256), task=TaskConfig(name="mqar", seq_len=64))
