@@ -39,10 +39,11 @@ from glrnn.config import (
 from glrnn.data import make_data
 from glrnn.mixers import MIXERS
 from glrnn.models import LanguageModel
-from glrnn.params import abstract_params, init_params
+from glrnn.params import abstract_params
 from glrnn.plot import plot_runs
 from glrnn.tokenizer import from_name
 from glrnn.train import train
+from glrnn.train.lm_task import LMTask
 from glrnn.train.loop import make_train_step
 from glrnn.train.metrics import read_metrics
 from glrnn.train.optim import make_optimizer
@@ -76,13 +77,15 @@ def sized(model: ModelConfig, target: int) -> ModelConfig:
     return dataclasses.replace(model, n_layers=best)
 
 
-def step_seconds(cfg: Config, batch: jax.Array, bos_id: int) -> float:
-    """Median seconds of a compiled training step (after one warm-up step)."""
-    model = LanguageModel(cfg.model)
-    params, roles = init_params(model, jax.random.key(0), batch[:1, :-1])
+def step_seconds(cfg: Config, data: Any) -> float:
+    """Median seconds of a compiled training step (after one warm-up step), through the
+    training loop's own step and the language-model task's loss."""
+    task = LMTask(cfg, data)
+    params, roles, model_state = task.init_variables(jax.random.key(0))
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
-    step = make_train_step(model, optimizer, bos_id)
-    state = (params, optimizer.init(params))
+    step = make_train_step(task.loss, optimizer)
+    state = (params, optimizer.init(params), model_state)
+    batch = jnp.asarray(data.train_batch(1))
     times = []
     for i in range(CALIBRATION_STEPS + 1):
         start = time.perf_counter()
@@ -123,7 +126,6 @@ def main() -> None:
                        n_layers=args.layers, attention=AttentionConfig(max_len=args.seq_len))
     data_cfg = DataConfig(source=args.source, seq_len=args.seq_len, batch_size=args.batch)
     data = make_data(data_cfg, from_name(data_cfg.tokenizer))
-    batch = jnp.asarray(data.train_batch(1))
     out = Path(args.out)
     rows = []
     for name, model in contenders(base, args.window).items():
@@ -133,8 +135,7 @@ def main() -> None:
             model = sized(model, int(args.params))
         probe = Config(model=model, data=data_cfg, optim=OptimConfig(lr=args.lr, warmup_steps=1),
                        train=TrainConfig(steps=100))
-        steps = max(args.evals, int(args.seconds / step_seconds(probe, batch,
-                                                                   data.tokenizer.bos_id)))
+        steps = max(args.evals, int(args.seconds / step_seconds(probe, data)))
         every = max(1, steps // args.evals)
         cfg = dataclasses.replace(probe, optim=dataclasses.replace(
             probe.optim, warmup_steps=max(1, steps // 20)), train=TrainConfig(
