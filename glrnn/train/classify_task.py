@@ -29,7 +29,7 @@ from glrnn.config import Config, ConfigError
 from glrnn.data.tasks.base import Split, TaskData
 from glrnn.models import Classifier
 from glrnn.train.batching import cut_to_length, epoch_batches
-from glrnn.train.confusion import confusion_matrix, draw_confusion, per_class_accuracy
+from glrnn.train.confusion import confusion_report
 from glrnn.train.task import ModelState, Params
 from glrnn.train.variables import apply_model, init_variables
 
@@ -229,16 +229,10 @@ class ClassifyTask:
         name = "test" if "test" in self.data.splits else "val"
         examples = self.sets[name]
         out, predictions = self.figures(params, model_state, examples, name)
-        n = self.info.n_classes
-        matrix = confusion_matrix(examples.split.labels, predictions, n)
-        names = list(self.info.class_names) or [str(i) for i in range(n)]
-        accuracy = per_class_accuracy(matrix)
-        png = draw_confusion(matrix, names, run_dir / "plots" / "confusion.png",
-                             f"{self.info.name}: {name} accuracy {out[f'{name}_acc']:.4f}")
-        report = {"split": name, "examples": len(examples), **out,
-                  "per_class_accuracy": {c: None if np.isnan(a) else float(a)
-                                         for c, a in zip(names, accuracy, strict=True)},
-                  "confusion_matrix": matrix.tolist(), "confusion_png": str(png)}
+        title = f"{self.info.name}: {name} accuracy {out[f'{name}_acc']:.4f}"
+        report = {"split": name, "examples": len(examples), **out, **confusion_report(
+            examples.split.labels, predictions, self.info.n_classes, self.info.class_names,
+            run_dir / "plots" / "confusion.png", title)}
         (run_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n")
         return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,38 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int
     matrix = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(matrix, (labels[keep], predictions[keep]), 1)
     return matrix
+
+
+def confusion_pairs(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """int64 [K, 3]: (true class, predicted class, count) of the K nonzero cells of the
+    confusion matrix over the positions where ``labels`` >= 0, the most frequent first: the
+    matrix of a task with thousands of classes (MQAR's 8192) without its n² zeros."""
+    keep = labels >= 0
+    cells, counts = np.unique(np.stack([labels[keep], predictions[keep]], axis=1), axis=0,
+                              return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return np.concatenate([cells, counts[:, None]], axis=1)[order].astype(np.int64)
+
+
+def class_accuracy(labels: np.ndarray, predictions: np.ndarray) -> dict[int, float]:
+    """Accuracy of each class that occurs among the labels >= 0."""
+    keep = labels >= 0
+    classes, inverse = np.unique(labels[keep], return_inverse=True)
+    right = np.bincount(inverse, predictions[keep] == labels[keep])
+    return dict(zip(classes.tolist(), (right / np.bincount(inverse)).tolist(), strict=True))
+
+
+def frequent_block(labels: np.ndarray, predictions: np.ndarray,
+                   k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(classes [k'], matrix [k', k']): the confusion matrix among the k' <= k most frequent
+    true classes (positions predicted outside them are left out)."""
+    keep = labels >= 0
+    y, p = labels[keep], predictions[keep]
+    classes, counts = np.unique(y, return_counts=True)
+    top = np.sort(classes[np.argsort(-counts, kind="stable")[:k]])
+    inside = np.isin(y, top) & np.isin(p, top)
+    return top, confusion_matrix(np.searchsorted(top, y[inside]),
+                                 np.searchsorted(top, p[inside]), len(top))
 
 
 def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
@@ -50,3 +83,28 @@ def draw_confusion(matrix: np.ndarray, names: Sequence[str], path: Path, title: 
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+DENSE_CLASSES = 64  # up to this many classes the report holds the whole matrix
+DRAWN_CLASSES = 30  # beyond DENSE_CLASSES the PNG shows this many most frequent classes
+
+
+def confusion_report(labels: np.ndarray, predictions: np.ndarray, n_classes: int,
+                     class_names: Sequence[str], png: Path, title: str) -> dict[str, Any]:
+    """The report's per-class accuracy and confusion (the whole matrix up to DENSE_CLASSES
+    classes, else its nonzero cells as (true, predicted, count) rows), and the PNG at ``png``."""
+    names = list(class_names) or [str(i) for i in range(n_classes)]
+    if n_classes <= DENSE_CLASSES:
+        matrix = confusion_matrix(labels, predictions, n_classes)
+        accuracy = {c: None if np.isnan(a) else float(a)
+                    for c, a in zip(names, per_class_accuracy(matrix), strict=True)}
+        draw_confusion(matrix, names, png, title)
+        return {"per_class_accuracy": accuracy, "confusion_matrix": matrix.tolist(),
+                "confusion_png": str(png)}
+    classes, block = frequent_block(labels, predictions, DRAWN_CLASSES)
+    draw_confusion(block, [names[c] for c in classes], png,
+                   f"{title}\n({len(classes)} most frequent of {n_classes} classes)")
+    return {"per_class_accuracy": {names[c]: a
+                                   for c, a in class_accuracy(labels, predictions).items()},
+            "confusion_pairs": confusion_pairs(labels, predictions).tolist(),
+            "confusion_png": str(png)}
