@@ -10,7 +10,8 @@ scored at the queries, AdamW with linear warmup and cosine decay. Model: a hybri
 block 1 a GateLoop (state 128) behind a short causal convolution (width 4), block 2 causal
 attention (4 heads); Zoology's finding, which glrnn reproduced, is that recurrences with a
 fixed-size vector state fall short at recall (2 GateLoop blocks: 18.8 % after 2 epochs) while
-one attention layer after a token-mixing convolution solves it.
+one attention layer after a token-mixing convolution solves it: 99.97 % test accuracy after
+the recipe's 2 epochs here (docs/RESULTS.md), past 99 % from epoch 0.64.
 """
 
 import math
@@ -22,8 +23,9 @@ from glrnn.train.recipes import classifier_recipe
 
 BASE = classifier_recipe(
     TaskConfig(name="mqar", seq_len=64, mqar=MQARConfig(pairs=4)), layers=2, width=128,
-    state=128, batch=64, epochs=8, lr=3e-3, recurrent_lr_factor=1.0, weight_decay=0.1,
+    state=128, batch=64, epochs=2, lr=3e-3, recurrent_lr_factor=1.0, weight_decay=0.1,
     dropout=0.0, warmup_steps=200, ring=(0.9, 0.999, math.pi / 10), pooling="none",
     bidirectional=False, norm="rmsnorm", mixer="gateloop", eval_every=500)
 CONFIG = replace(BASE, model=replace(BASE.model, conv=True, attention_every=2,
-                                     attention=AttentionConfig(heads=4, max_len=64)))
+                                     attention=AttentionConfig(heads=4, max_len=64)),
+                 train=replace(BASE.train, patience=2))
