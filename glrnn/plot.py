@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError
@@ -73,7 +74,12 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") 
                               colour, linestyle=style, marker="o",
                               label=name if field == right else f"{name} per sequence")
     ax_loss.set(xlabel=X_LABELS[x], ylabel="loss (nats)", title="loss")
-    ax_loss.legend(fontsize=8)
+    if len(runs) > 1 and drawn:  # colours are named on the right: here only the two line kinds
+        kinds = [Line2D([], [], color="k", alpha=0.5, linewidth=1, label="train"),
+                 Line2D([], [], color="k", marker="o", label="validation")]
+        ax_loss.legend(handles=kinds, fontsize=8)
+    else:
+        ax_loss.legend(fontsize=8)
     ax_right.set(xlabel=X_LABELS[x], ylabel=RIGHT[right][0], title=RIGHT[right][1])
     if drawn:
         ax_right.legend(fontsize=8)
