@@ -50,13 +50,6 @@ def frequent_block(labels: np.ndarray, predictions: np.ndarray,
                                  np.searchsorted(top, p[inside]), len(top))
 
 
-def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
-    """float [n_classes]: the diagonal over the row sums (NaN for a class that never occurs)."""
-    totals = matrix.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(matrix) / totals, np.nan)
-
-
 def draw_confusion(matrix: np.ndarray, names: Sequence[str], path: Path, title: str) -> Path:
     """Write the row-normalised matrix as a heat map with counts to ``path`` (PNG)."""
     import matplotlib
@@ -94,17 +87,15 @@ def confusion_report(labels: np.ndarray, predictions: np.ndarray, n_classes: int
     """The report's per-class accuracy and confusion (the whole matrix up to DENSE_CLASSES
     classes, else its nonzero cells as (true, predicted, count) rows), and the PNG at ``png``."""
     names = list(class_names) or [str(i) for i in range(n_classes)]
-    if n_classes <= DENSE_CLASSES:
+    accuracy = class_accuracy(labels, predictions)
+    if n_classes <= DENSE_CLASSES:  # every class named, None for one that never occurs
         matrix = confusion_matrix(labels, predictions, n_classes)
-        accuracy = {c: None if np.isnan(a) else float(a)
-                    for c, a in zip(names, per_class_accuracy(matrix), strict=True)}
         draw_confusion(matrix, names, png, title)
-        return {"per_class_accuracy": accuracy, "confusion_matrix": matrix.tolist(),
-                "confusion_png": str(png)}
+        return {"per_class_accuracy": {name: accuracy.get(c) for c, name in enumerate(names)},
+                "confusion_matrix": matrix.tolist(), "confusion_png": str(png)}
     classes, block = frequent_block(labels, predictions, DRAWN_CLASSES)
     draw_confusion(block, [names[c] for c in classes], png,
                    f"{title}\n({len(classes)} most frequent of {n_classes} classes)")
-    return {"per_class_accuracy": {names[c]: a
-                                   for c, a in class_accuracy(labels, predictions).items()},
+    return {"per_class_accuracy": {names[c]: a for c, a in accuracy.items()},
             "confusion_pairs": confusion_pairs(labels, predictions).tolist(),
             "confusion_png": str(png)}
