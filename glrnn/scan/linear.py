@@ -1,6 +1,9 @@
-"""The one linear-recurrence engine: h_t = a_t ⊙ h_{t-1} + b_t.
+"""The vector-state engine: h_t = a_t ⊙ h_{t-1} + b_t.
 
-Every mixer in glrnn calls :func:`linear_scan`; none writes its own scan.
+Every linear mixer with a vector state (LRU, GateLoop, RG-LRU, the diagonal RNN) calls
+:func:`linear_scan`, and so does the matrix-state primitive between its chunks. Only recurrences
+that are not linear in h (the dense RNN with a nonlinearity, the GRU, true-recurrence GateLoop)
+run their own ``lax.scan``.
 
 Shapes (time at ``axis``, default 1, e.g. ``[batch, length, channels]``):
 
