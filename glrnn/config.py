@@ -90,6 +90,34 @@ class GateLoopConfig:
 
 
 @dataclass(frozen=True)
+class GateLoopQKVConfig:
+    """GateLoop's query/key/value model over a matrix state per head (Katsch 2023), see
+    glrnn/mixers/gateloop_qkv.py."""
+
+    heads: int = 4
+    key_width: int = 0  # K per head; 0: the mixer's width / heads
+    value_width: int = 0  # V per head; 0: the mixer's width / heads
+    phase: bool = True  # complex transitions (a free phase); false: real decays, a real state
+    # |a| = sigmoid(bias + W x): biases put |a| on [a_min, a_max] at initialisation (memory
+    # time-scales 1/(1-|a|) spread log-uniformly over each head's key channels)
+    a_min: float = 0.9
+    a_max: float = 0.999
+    max_phase: float = math.pi / 10  # initial phases spread evenly on [0, max_phase]
+
+    def __post_init__(self) -> None:
+        _check_positive_int("model.gateloop_qkv.heads", self.heads)
+        for name in ("key_width", "value_width"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 0, f"model.gateloop_qkv.{name}", value,
+                  "an integer >= 0 (0: the width divided among the heads)")
+        check(0.0 < self.a_min < 1.0, "model.gateloop_qkv.a_min", self.a_min, "0 < a_min < 1")
+        check(self.a_min < self.a_max < 1.0, "model.gateloop_qkv.a_max", self.a_max,
+              f"a_min < a_max < 1 (a_min={self.a_min})")
+        check(0.0 <= self.max_phase <= 2 * math.pi, "model.gateloop_qkv.max_phase",
+              self.max_phase, "0 <= max_phase <= 2*pi")
+
+
+@dataclass(frozen=True)
 class RGLRUConfig:
     """Griffin's real-gated LRU (De et al. 2024), see glrnn/mixers/rglru.py."""
 
@@ -221,6 +249,7 @@ class ModelConfig:
     bidirectional: bool = False
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
+    gateloop_qkv: GateLoopQKVConfig = field(default_factory=GateLoopQKVConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     # block layout (glrnn/mixers/__init__.py): "prenorm" applies the mixer directly; "hawk" wraps
     # it in Griffin's recurrent block, out(gelu(W_g x) * mixer(conv(W_x x))) at width rnn_width;
@@ -285,6 +314,8 @@ class ModelConfig:
         if self.mixer == "rglru":
             check(self.recurrent_width % self.rglru.gate_blocks == 0, "model.rglru.gate_blocks",
                   self.rglru.gate_blocks, f"a divisor of the RG-LRU width {self.recurrent_width}")
+        if self.mixer == "gateloop_qkv":
+            self._check_gateloop_qkv()
         if self.mixer == "gateloop" and self.gateloop.recurrent:
             check_choice("model.scan_method", self.scan_method, ("auto", "sequential"))
         if self.uses_attention():
@@ -292,6 +323,17 @@ class ModelConfig:
             check(self.d_model % heads == 0 and (self.d_model // heads) % 2 == 0,
                   "model.attention.heads", heads,
                   f"a divisor of model.d_model={self.d_model} leaving an even head width (RoPE)")
+
+    def _check_gateloop_qkv(self) -> None:
+        """Heads that share the mixer's width, and chunks its chunked scan can halve."""
+        g, width = self.gateloop_qkv, self.recurrent_width
+        if not (g.key_width and g.value_width):
+            check(width % g.heads == 0, "model.gateloop_qkv.heads", g.heads,
+                  f"a divisor of the mixer's width {width} (or set model.gateloop_qkv.key_width "
+                  "and value_width)")
+        size = self.chunk_size
+        check(size & (size - 1) == 0, "model.chunk_size", size,
+              "a power of two with model.mixer='gateloop_qkv' (its chunks split in halves)")
 
     def _check_rescaled_glorot_width(self) -> None:
         """The rescaled Glorot constant is undefined below width 164 (glrnn/mixers/rnn_init.py)."""

@@ -18,7 +18,14 @@ import numpy as np
 import pytest
 
 from glrnn.blocks import Block
-from glrnn.config import AttentionConfig, ConfigError, GateLoopConfig, ModelConfig, RGLRUConfig
+from glrnn.config import (
+    AttentionConfig,
+    ConfigError,
+    GateLoopConfig,
+    GateLoopQKVConfig,
+    ModelConfig,
+    RGLRUConfig,
+)
 from glrnn.mixers import make_mixer
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params
@@ -64,6 +71,15 @@ CASES: dict[str, nn.Module] = {
     # a hawk block, then an attention block
     "lm-griffin": LanguageModel(cfg(mixer="rglru", block="griffin", attention_every=2,
                                     attention=WINDOW)),
+}
+# the matrix-state GateLoop (chunks must be powers of two: 4 divides neither HALF nor LENGTH - 1)
+QKV = {"mixer": "gateloop_qkv", "chunk_size": 4, "gateloop_qkv": GateLoopQKVConfig(heads=2)}
+CASES |= {
+    "gateloop_qkv-chunked": make_mixer(cfg(**QKV)),
+    "gateloop_qkv-real-sequential": make_mixer(cfg(**{**QKV, "scan_method": "sequential",
+                                                      "gateloop_qkv": GateLoopQKVConfig(
+                                                          heads=2, phase=False)})),
+    "lm-gateloop_qkv-conv": LanguageModel(cfg(**QKV, conv=True)),
 }
 # the RNNs of the rescaled-Glorot and online-learning papers (dense_rnn and gru have no scan
 # method; the linear dense RNN and the other activations: tests/test_rnn_mixers.py)

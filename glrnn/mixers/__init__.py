@@ -21,6 +21,7 @@ from glrnn.mixers.dense_rnn import DenseRNN
 from glrnn.mixers.diag_rnn import DiagRNN
 from glrnn.mixers.gated import GatedRecurrence
 from glrnn.mixers.gateloop import GateLoop
+from glrnn.mixers.gateloop_qkv import GateLoopQKV
 from glrnn.mixers.gru import GRU
 from glrnn.mixers.lru import LRU
 from glrnn.mixers.rglru import RGLRU
@@ -43,6 +44,14 @@ def _gateloop(cfg: ModelConfig) -> nn.Module:
                     f_min=g.f_min, f_max=g.f_max,
                     scan_method=cfg.scan_method, chunk_size=cfg.chunk_size,
                     recurrent=g.recurrent)
+
+
+def _gateloop_qkv(cfg: ModelConfig) -> nn.Module:
+    g = cfg.gateloop_qkv
+    return GateLoopQKV(d_model=cfg.d_model, heads=g.heads, key_width=g.key_width,
+                       value_width=g.value_width, phase=g.phase, a_min=g.a_min, a_max=g.a_max,
+                       max_phase=g.max_phase, scan_method=cfg.scan_method,
+                       chunk_size=cfg.chunk_size)
 
 
 def _rglru(cfg: ModelConfig) -> nn.Module:
@@ -76,8 +85,8 @@ def _attention(cfg: ModelConfig) -> nn.Module:
 
 
 MIXERS: dict[str, Callable[[ModelConfig], nn.Module]] = {
-    "lru": _lru, "gateloop": _gateloop, "rglru": _rglru, "attention": _attention,
-    "dense_rnn": _dense_rnn, "diag_rnn": _diag_rnn, "gru": _gru}
+    "lru": _lru, "gateloop": _gateloop, "gateloop_qkv": _gateloop_qkv, "rglru": _rglru,
+    "attention": _attention, "dense_rnn": _dense_rnn, "diag_rnn": _diag_rnn, "gru": _gru}
 
 
 def layer_mixers(cfg: ModelConfig) -> tuple[str, ...]:

@@ -53,6 +53,9 @@ def check_online_config(cfg: Config) -> None:
     """``ConfigError`` at start-up for a rule that cannot train ``cfg``: the rule against the
     mixer, then what the online rules need (one position at a time)."""
     rule, model = cfg.train.rule, cfg.model
+    check(rule == "bptt" or model.mixer != "gateloop_qkv", "train.rule", rule,
+          "'bptt' with model.mixer='gateloop_qkv' (its state is a matrix per head; the online "
+          "rules carry sensitivities of vector states)")
     check_rule(rule, model.mixer)
     if rule == "bptt":
         return
