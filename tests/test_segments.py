@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from glrnn.config import AttentionConfig, GateLoopConfig, ModelConfig
+from glrnn.config import AttentionConfig, GateLoopConfig, GateLoopQKVConfig, ModelConfig
 from glrnn.models import Backbone, LanguageModel
 from glrnn.params import init_params
 
@@ -27,6 +27,7 @@ def packed() -> tuple[jax.Array, jax.Array]:
 # variants: the mixer name, then what sets them apart; griffin: a hawk block (convolution and
 # RG-LRU), then a sliding-window attention block
 EXTRA = {"gateloop-untied": {"gateloop": GateLoopConfig(tied_gates=False)},
+         "gateloop_qkv-conv": {"gateloop_qkv": GateLoopQKVConfig(heads=2), "conv": True},
          "rglru-griffin": {"block": "griffin", "attention_every": 2,
                            "attention": AttentionConfig(heads=2, window=4, max_len=16)}}
 
@@ -34,7 +35,7 @@ EXTRA = {"gateloop-untied": {"gateloop": GateLoopConfig(tied_gates=False)},
 @pytest.mark.parametrize(("mixer", "method"), [
     ("lru", "sequential"), ("lru", "associative"), ("lru", "chunked"),
     ("gateloop", "sequential"), ("gateloop", "associative"), ("gateloop-untied", "chunked"),
-    ("rglru-griffin", "chunked")])
+    ("rglru-griffin", "chunked"), ("gateloop_qkv-conv", "chunked")])
 def test_packed_block_equals_documents_alone(mixer, method):
     extra = EXTRA.get(mixer, {})
     cfg = ModelConfig(vocab_size=VOCAB, d_model=8, d_state=6, n_layers=2, chunk_size=4,
