@@ -67,8 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             output_file(args.audio, "--audio")
             output_file(Path(args.audio).with_suffix(".png"), "--audio (its spectrogram)")
         cfg, tokenizer, model, params, step = load_run(args.run)
-        check(not args.audio or isinstance(tokenizer, MuLawTokenizer), "--audio", args.audio,
+        audio_run = isinstance(tokenizer, MuLawTokenizer)
+        check(not args.audio or audio_run, "--audio", args.audio,
               f"a run with a μ-law tokenizer (this run's is {tokenizer.name})")
+        check(args.audio or not audio_run, "--audio", args.audio,
+              "a .wav file to write this μ-law (audio) run's samples into")
+        check(not (args.prompt and audio_run), "--prompt", args.prompt,
+              "empty for a μ-law (audio) run (text means nothing to it)")
         check(args.audio == "" or args.num_samples == 1, "--num-samples", args.num_samples,
               "1 with --audio")
         identity = model_identity(cfg, tokenizer, step)
@@ -139,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # the state so far (what was read) is still saved
         print(flush=True)
         status = report(e)
-    if args.save_state:
+    if args.save_state and carry is None:  # an interactive session given no line
+        print(f"warning: nothing was read: no state saved to {args.save_state}", file=sys.stderr)
+    elif args.save_state:
         path = save_state(args.save_state, carry, logits, history, identity=identity)
         print(f"state after {len(history)} tokens saved to {path}", file=sys.stderr)
     return status

@@ -21,7 +21,7 @@ import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
-from glrnn.data import TextData
+from glrnn.data import make_data
 from glrnn.data.text import load_documents, pack, validation_windows
 from glrnn.generate import load_run
 from glrnn.train.lm_task import evaluate, make_eval_step
@@ -40,7 +40,7 @@ def eval_windows(args: Args, cfg, tokenizer) -> np.ndarray:
     """[N, seq_len + 1] windows of the chosen source."""
     seq_len = args.seq_len or cfg.data.seq_len
     if not args.source:
-        return TextData(replace(cfg.data, seq_len=seq_len), tokenizer).val[:args.max_windows]
+        return make_data(replace(cfg.data, seq_len=seq_len), tokenizer).val[:args.max_windows]
     tokens = pack(load_documents(args.source), tokenizer)
     if len(tokens) < seq_len + 1:
         raise ConfigError(f"--source {args.source!r} has {len(tokens)} tokens, fewer than one "

@@ -37,11 +37,17 @@ def output_file(path: str | Path, flag: str) -> Path:
     return path
 
 
-def make_folder(folder: Path, flag: str) -> Path:
-    """``mkdir -p folder``; ConfigError naming ``flag`` and the file standing in the way."""
+def check_folder(folder: Path, flag: str) -> Path:
+    """``folder`` if it is one or can be made; ConfigError naming ``flag`` and the file
+    standing in the way."""
     if (blocker := file_in_the_way(folder)) is not None:
         raise ConfigError(f"{flag}: {blocker} is a file, expected a folder for {folder}")
-    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def make_folder(folder: Path, flag: str) -> Path:
+    """``mkdir -p folder`` after :func:`check_folder`."""
+    check_folder(folder, flag).mkdir(parents=True, exist_ok=True)
     return folder
 
 

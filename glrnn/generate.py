@@ -232,8 +232,9 @@ def zero_carry(model: LanguageModel, params: Params, batch_size: int) -> Any:
 
 
 def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:
-    """(config, tokenizer, model, params of the newest intact checkpoint, its step) of a
-    language model's run; ConfigError for a classifier's run or one with no intact checkpoint."""
+    """(config, tokenizer, model, params of the newest readable checkpoint, its step) of a
+    language model's run; ConfigError for a classifier's run or one with no readable
+    checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
@@ -249,7 +250,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
         abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
-        step, params = checkpoints.newest_intact(
+        step, params = checkpoints.newest_readable(
             lambda step: checkpoints.restore_params(step, abstract)[0])
     finally:
         checkpoints.close()

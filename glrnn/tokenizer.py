@@ -24,7 +24,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from glrnn.config import ConfigError
-from glrnn.files import write_text_atomic
 
 
 class Tokenizer(Protocol):
@@ -123,6 +122,8 @@ class CharTokenizer:
 
 def save_char_vocabulary(text: str, path: str | Path) -> Path:
     """Write the character artifact for the alphabet of ``text``."""
+    from glrnn.files import write_text_atomic  # it imports glrnn.config, which imports this
+
     return write_text_atomic(path, json.dumps({"kind": "char",
                                                "chars": "".join(sorted(set(text)))}) + "\n")
 

@@ -9,8 +9,9 @@ the data position: batch ``n`` is drawn from ``(data.seed, n)``), the base PRNG 
 dropout keys are folded per step, and the elapsed time.
 
 A step whose parameters, optimizer or model state hold NaN or inf is never written. A step that
-a disk fault or a hand has damaged since is skipped by :meth:`Checkpoints.newest_intact` (one
-line naming it and why), which falls back to the newest step that restores.
+cannot be read (a disk fault or a hand has damaged it since) is skipped by
+:meth:`Checkpoints.newest_readable` (one line naming it and why), which falls back to the newest
+step that restores.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from glrnn.config import ConfigError
+from glrnn.files import check_folder
 
 CHECKPOINTS = "checkpoints"
-DAMAGED = "damaged-checkpoints"  # RUN/DAMAGED/<step>: damaged steps a resumed run set aside
+UNREADABLE = "unreadable-checkpoints"  # RUN/UNREADABLE/<step>: steps a resumed run set aside
 # what orbax and the meta's readers raise on a step with missing, truncated or garbled files
 DAMAGE_ERRORS = (ValueError, KeyError, TypeError, OSError)
 T = TypeVar("T")
@@ -80,7 +82,8 @@ class Checkpoints:
             preservation_policy=preservation(keep, keep_best, metric, higher),
             create=writable, cleanup_tmp_directories=writable)
         self.metric = metric
-        self.manager = ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
+        directory = check_folder(checkpoint_dir(run_dir), "the run's checkpoints")
+        self.manager = ocp.CheckpointManager(directory, options=options)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -128,36 +131,37 @@ class Checkpoints:
         out = self.manager.restore(step, args=ocp.args.Composite(**items))
         return out["params"], out["model_state"] if model_state else {}
 
-    def newest_intact(self, restore: Callable[[int], T],
+    def newest_readable(self, restore: Callable[[int], T],
                       set_aside: bool = False) -> tuple[int, T]:
         """``(step, restore(step))`` for the newest step that ``restore`` reads without error;
-        each newer (damaged) step is named on stderr with why. With ``set_aside`` (a run that will
-        save those steps again) they are moved to ``RUN/damaged-checkpoints/``. ConfigError if
-        no step is intact."""
-        damaged = []
+        each newer step (damaged, or not this model's) is named on stderr with why. With
+        ``set_aside`` (a run that will save those steps again) they are moved to
+        ``RUN/unreadable-checkpoints/``. ConfigError if no step can be read."""
+        unreadable = []
         for step in sorted(self.steps(), reverse=True):
             try:
                 value = restore(step)
             except DAMAGE_ERRORS as e:
-                damaged.append((step, (str(e).splitlines() or [type(e).__name__])[0][:200]))
+                why = (str(e).splitlines() or [""])[0][:200]
+                unreadable.append((step, f"{type(e).__name__}: {why}"))
                 continue
-            for bad, why in damaged:
+            for bad, why in unreadable:
                 moved = f"; moved to {self._set_aside(bad)}" if set_aside else ""
-                print(f"warning: checkpoint step {bad} is damaged ({why}): skipped, using step "
-                      f"{step}{moved}", file=sys.stderr)
-            if set_aside and damaged:
+                print(f"warning: checkpoint step {bad} cannot be read ({why}): skipped, using "
+                      f"step {step}{moved}", file=sys.stderr)
+            if set_aside and unreadable:
                 self.manager.reload()
             return step, value
-        raise ConfigError(f"{self.directory}: no intact checkpoint ("
-                          + "; ".join(f"step {s}: {why}" for s, why in damaged) + ")")
+        raise ConfigError(f"{self.directory}: no checkpoint can be read ("
+                          + "; ".join(f"step {s}: {why}" for s, why in unreadable) + ")")
 
     @property
     def directory(self) -> Path:
         return Path(self.manager.directory)
 
     def _set_aside(self, step: int) -> Path:
-        """Move step ``step``'s directory to ``RUN/damaged-checkpoints/<step>[.n]``."""
-        target = self.directory.parent / DAMAGED / str(step)
+        """Move step ``step``'s directory to ``RUN/unreadable-checkpoints/<step>[.n]``."""
+        target = self.directory.parent / UNREADABLE / str(step)
         n = 0
         while target.exists():
             n += 1

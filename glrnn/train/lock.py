@@ -14,6 +14,7 @@ from pathlib import Path
 
 from glrnn.config import ConfigError
 from glrnn.files import make_folder
+from glrnn.train.run import RUN_DIR_OPTIONS
 
 LOCK = ".lock"
 
@@ -25,7 +26,7 @@ class RunLock:
 
     def __init__(self, run_dir: Path, hold: bool = True) -> None:
         self.run_dir, self.made, self.fd = run_dir, not run_dir.exists(), None
-        make_folder(run_dir, "train.out_dir/train.name")
+        make_folder(run_dir, RUN_DIR_OPTIONS)
         if not hold:
             return
         fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
 from glrnn.data.tasks import TaskData, load_task
+from glrnn.files import check_folder
 from glrnn.params import overlay_params
 from glrnn.tokenizer import from_name
 from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
@@ -37,6 +38,7 @@ from glrnn.train.metrics import MetricsLog
 from glrnn.train.online import task_gradient
 from glrnn.train.optim import lr_schedule, make_optimizer
 from glrnn.train.run import (
+    RUN_DIR_OPTIONS,
     default_run_name,
     latest_link,
     point_latest,
@@ -159,16 +161,16 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
 
 
 def train(cfg: Config, data: Any = None) -> TrainResult:
-    """Train ``cfg`` in ``OUT/NAME``, resuming from its newest intact checkpoint if it has one.
+    """Train ``cfg`` in ``OUT/NAME``, resuming from its newest readable checkpoint if any.
     Everything is checked before the run directory is made or ``OUT/latest`` moves, and the
     directory is locked while the run trains (glrnn/train/lock.py)."""
     if not cfg.train.name:
         cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
+    run_dir = run_dir_of(cfg).absolute()
+    latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
     task = make_task(cfg, data)
     cfg = resolve_steps(cfg, task)
     state = _initial_state(cfg, task)
-    run_dir = run_dir_of(cfg).absolute()
-    latest_link(run_dir.parent)
     lock = RunLock(run_dir, hold=jax.process_index() == 0)
     tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
     try:
@@ -248,9 +250,9 @@ def _initial_state(cfg: Config, task: Task) -> State:
 
 
 def _resume(state: State, checkpoints: Checkpoints, task: Task) -> State:
-    """``state`` with what the newest intact checkpoint holds (restored into the same
-    shardings; damaged newer steps are set aside); the data continue from the position saved
-    with it."""
+    """``state`` with what the newest readable checkpoint holds (restored into the same
+    shardings; unreadable newer steps are set aside); the data continue from the position
+    saved with it."""
 
     def restore(step: int) -> tuple[State, dict[str, Any]]:
         params, opt_state, meta, model_state = checkpoints.restore(
@@ -259,7 +261,7 @@ def _resume(state: State, checkpoints: Checkpoints, task: Task) -> State:
                        step=meta["step"], dropout_key=key_from_json(meta["rng"]),
                        elapsed=meta["elapsed"], best=meta.get("best", {})), meta.get("data", {})
 
-    _, (state, data) = checkpoints.newest_intact(restore, set_aside=True)
+    _, (state, data) = checkpoints.newest_readable(restore, set_aside=True)
     task.restore(data)
     return state
 

@@ -19,6 +19,7 @@ from glrnn.tokenizer import Tokenizer, from_description
 
 CONFIG = "config.json"
 LATEST = "latest"
+RUN_DIR_OPTIONS = "train.out_dir/train.name"  # the options that name a run directory
 
 
 def default_run_name(prefix: str) -> str:
