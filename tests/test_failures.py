@@ -31,6 +31,7 @@ from glrnn.data.text import load_documents
 from glrnn.evaluate import main as evaluate_main
 from glrnn.files import write_atomic
 from glrnn.generate import Generator, load_run
+from glrnn.online.stream import cli as stream_cli
 from glrnn.plot import main as plot_main
 from glrnn.sampling import Sampling
 from glrnn.tokenizer import ByteTokenizer, from_name
@@ -406,6 +407,15 @@ def test_ctrl_c_in_generate_keeps_what_was_read(ref, tmp_path, capsys, monkeypat
                               "--save-state", str(tmp_path / "none.npz")]) == 0
     assert "nothing was read: no state saved" in capsys.readouterr().err
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_the_online_stream_command_refuses_bad_values(capsys):
+    for argv, match in [(["--chunks", "0"], "--chunks=0: expected a positive integer"),
+                        (["--lr", "inf"], "--lr=inf: expected a float32 value > 0"),
+                        (["--mixer", "nope"], "--mixer='nope': expected one of"),
+                        (["--rule", "online_snap1"], "does not apply to model.mixer='lru'")]:
+        assert stream_cli(argv) == 2
+        assert match in one_line(capsys.readouterr().err)
 
 
 def test_temporary_files_stay_beside_the_target(tmp_path):
