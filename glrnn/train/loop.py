@@ -171,8 +171,8 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     task = make_task(cfg, data)
     cfg = resolve_steps(cfg, task)
     state = _initial_state(cfg, task)
-    lock = RunLock(run_dir, hold=jax.process_index() == 0)
     tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
+    lock = RunLock(run_dir, hold=jax.process_index() == 0)
     try:
         write_config(run_dir, cfg, tokenizer)
         metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
@@ -182,8 +182,8 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     except BaseException:
         lock.abandon()
         raise
-    point_latest(run_dir)
     try:
+        point_latest(run_dir)
         if checkpoints.latest_step() is not None:
             state = _resume(state, checkpoints, task)
             tqdm.write(f"resuming {run_dir} from step {state.step}")

@@ -75,10 +75,9 @@ def read_config(run_dir: str | Path) -> tuple[Config, Tokenizer]:
         raise FileNotFoundError(f"{run_dir}: not a run directory (no {CONFIG})")
     record = _read_record(path)
     try:
-        cfg = from_dict(Config, record["config"])
-    except (TypeError, AttributeError, ValueError) as e:  # a value of the wrong kind
+        return from_dict(Config, record["config"]), from_description(record["tokenizer"])
+    except (TypeError, AttributeError, ValueError, KeyError) as e:  # a value of the wrong kind
         raise ConfigError(f"{path} is damaged ({type(e).__name__}: {e})") from e
-    return cfg, from_description(record["tokenizer"])
 
 
 def latest_link(out_dir: Path) -> Path:
