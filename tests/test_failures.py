@@ -23,7 +23,6 @@ import pytest
 from tiny_lm import ROOT, load_script, tiny_config, write_corpus
 
 from glrnn.audio import WavWriter, read_wav
-from glrnn.cli import report
 from glrnn.config import Config, ConfigError, DataConfig, LRUConfig, ModelConfig, OptimConfig
 from glrnn.data.stream import StreamingTextData
 from glrnn.data.tasks.config import TaskConfig
@@ -36,7 +35,7 @@ from glrnn.plot import main as plot_main
 from glrnn.sampling import Sampling
 from glrnn.tokenizer import ByteTokenizer, from_name
 from glrnn.tokenizer_train import main as tokenizer_train_main
-from glrnn.train import TrainingInterrupted, train
+from glrnn.train import TrainingDiverged, TrainingInterrupted, train
 from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.train.lock import RunLock
 from glrnn.train.loop import make_train_step
@@ -187,7 +186,7 @@ def test_a_run_directory_has_one_owner(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
-
+# 7. a real SIGKILL, and what it can leave behind
 
 @UNRETRIEVED
 def test_kill_9_during_a_save_resumes_exactly(workdir, ref, capsys):
@@ -394,12 +393,26 @@ def test_ctrl_c_in_generate_keeps_what_was_read(ref, tmp_path, capsys, monkeypat
                               "--save-state", str(state)]) == 130
     err = capsys.readouterr().err
     assert err == f"error: interrupted\nstate after 3 tokens saved to {state}\n"
-    assert report(TrainingInterrupted("interrupted; the last good checkpoint is ...")) == 130
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     assert generate_cli.main(["--run", str(ref[1]), "--interactive",
                               "--save-state", str(tmp_path / "none.npz")]) == 0
     assert "nothing was read: no state saved" in capsys.readouterr().err
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_a_stopped_training_run_is_one_line(monkeypatch, capsys):
+    """train_lm.py: a run that diverged (exit 1) or was interrupted (Ctrl-C, 130)."""
+    train_cli = load_script("train_lm")
+    for error, status in [(TrainingDiverged("step 5: loss=nan, grad_norm=nan (not finite); "
+                                            "the last good checkpoint is step 4 in X"), 1),
+                          (TrainingInterrupted("interrupted; the last good checkpoint is step 4 "
+                                               "in X (the same command resumes from it)"), 130)]:
+        def stopped(cfg, error=error):
+            raise error
+
+        monkeypatch.setattr(train_cli, "train", stopped)
+        assert train_cli.main(["--train.name", "x"]) == status
+        assert one_line(capsys.readouterr().err) == f"error: {error}\n"
 
 
 def test_the_online_stream_command_refuses_bad_values(capsys):
