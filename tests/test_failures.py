@@ -38,7 +38,7 @@ from glrnn.tokenizer_train import main as tokenizer_train_main
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
 from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.train.lock import RunLock
-from glrnn.train.loop import make_train_step
+from glrnn.train.loop import State, _finish, make_train_step
 from glrnn.train.metrics import METRICS, read_metrics
 from glrnn.train.run import CONFIG, read_config, write_config
 
@@ -239,6 +239,28 @@ def test_generation_falls_back_to_the_newest_readable_step(ref, capsys):
     truncate_arrays(run_dir, 4)
     assert generate_cli.main(["--run", str(run_dir)]) == 2
     assert "no checkpoint can be read (step 8: " in one_line(capsys.readouterr().err)
+
+
+@UNRETRIEVED
+def test_an_unreadable_best_checkpoint_leaves_the_final_state_to_score(tmp_path, capsys):
+    class Task:
+        def finish(self, run_dir, params, model_state):
+            self.scored = params
+            return {}
+
+    checkpoints = Checkpoints(tmp_path, keep=2)
+    for step in (1, 2):
+        w = {"w": np.full(3, step, np.float32)}
+        checkpoints.save(step, w, w, {"step": step})
+    checkpoints.close()
+    truncate_arrays(tmp_path, 1)
+    final = {"w": np.full(3, 2, np.float32)}
+    state = State(final, {}, {}, 2, None, 0.0, None, None, best={"step": 1, "value": 0.0})
+    task, checkpoints = Task(), Checkpoints(tmp_path)
+    _finish(task, state, checkpoints, tmp_path)
+    checkpoints.close()
+    assert task.scored is final
+    assert "the best checkpoint, step 1, cannot be read (ValueError: " in capsys.readouterr().err
 
 
 def test_damaged_config_json_is_one_line(ref, capsys):

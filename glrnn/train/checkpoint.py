@@ -59,6 +59,11 @@ def first_nonfinite(tree: Any) -> str | None:
     return bad[0] if bad else None
 
 
+def unreadable_because(e: BaseException) -> str:
+    """Why a step cannot be read, on one line: the error's kind and its first line."""
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+
+
 def preservation(keep: int, keep_best: bool, metric: str = "val_loss",
                  higher: bool = False) -> Any:
     """Keep the last ``keep`` steps, and (``keep_best``) the one with the best ``metric`` (the
@@ -142,8 +147,7 @@ class Checkpoints:
             try:
                 value = restore(step)
             except DAMAGE_ERRORS as e:
-                why = (str(e).splitlines() or [""])[0][:200]
-                unreadable.append((step, f"{type(e).__name__}: {why}"))
+                unreadable.append((step, unreadable_because(e)))
                 continue
             for bad, why in unreadable:
                 moved = f"; moved to {self._set_aside(bad)}" if set_aside else ""

@@ -11,6 +11,7 @@ checkpoint), so a run resumed from the checkpoint of step ``k`` computes the sam
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,13 @@ from glrnn.data.tasks import TaskData, load_task
 from glrnn.files import check_folder
 from glrnn.params import overlay_params
 from glrnn.tokenizer import from_name
-from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
+from glrnn.train.checkpoint import (
+    DAMAGE_ERRORS,
+    Checkpoints,
+    key_from_json,
+    key_to_json,
+    unreadable_because,
+)
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
 from glrnn.train.lm_task import LMTask
@@ -363,5 +370,10 @@ def _finish(task: Task, state: State, checkpoints: Checkpoints,
     params, model_state = state.params, state.model_state
     best_step = state.best.get("step")
     if best_step is not None and best_step != state.step and best_step in checkpoints.steps():
-        params, model_state = checkpoints.restore_params(best_step, params, model_state)
+        try:
+            params, model_state = checkpoints.restore_params(best_step, params, model_state)
+        except DAMAGE_ERRORS as e:
+            print(f"warning: the best checkpoint, step {best_step}, cannot be read "
+                  f"({unreadable_because(e)}): the final state is scored instead",
+                  file=sys.stderr)
     return task.finish(run_dir, params, model_state)
