@@ -20,7 +20,8 @@ import tyro
 
 from glrnn.audio import MuLawTokenizer, WavWriter, draw_spectrogram
 from glrnn.cli import USER_ERRORS, report
-from glrnn.config import check
+from glrnn.config import ConfigError, check
+from glrnn.files import output_file
 from glrnn.generate import Generator, TextStream, load_run, zero_carry
 from glrnn.sampling import Sampling
 from glrnn.state import load_state, model_identity, save_state
@@ -42,7 +43,7 @@ class Args:
     save_state: str = ""  # write the state after generating to this file
     load_state: str = ""  # continue from a state saved by --save-state
     interactive: bool = False  # read prompts from stdin, one per line, keeping the state
-    audio: str = ""  # a μ-law (audio) run: stream the samples into this WAV file (+ .png)
+    audio: str = ""  # a μ-law (audio) run: stream the samples into this .wav file (+ .png)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,9 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
               "--interactive")
         sampling = Sampling(args.temperature, args.top_k, args.top_p, args.min_p,
                             args.repetition_penalty)
+        if args.save_state:  # checked before generating: nothing generated is lost
+            output_file(args.save_state, "--save-state")
+        if args.audio:
+            check(Path(args.audio).suffix.lower() == ".wav", "--audio", args.audio,
+                  "a .wav file (its spectrogram goes beside it as .png)")
+            check(not args.interactive, "--audio", args.audio,
+                  "no --interactive (each turn would write the file anew)")
+            output_file(args.audio, "--audio")
+            output_file(Path(args.audio).with_suffix(".png"), "--audio (its spectrogram)")
         cfg, tokenizer, model, params, step = load_run(args.run)
-        check(not args.audio or isinstance(tokenizer, MuLawTokenizer), "--audio", args.audio,
+        audio_run = isinstance(tokenizer, MuLawTokenizer)
+        check(not args.audio or audio_run, "--audio", args.audio,
               f"a run with a μ-law tokenizer (this run's is {tokenizer.name})")
+        check(args.audio or not audio_run, "--audio", args.audio,
+              "a .wav file to write this μ-law (audio) run's samples into")
+        check(not (args.prompt and audio_run), "--prompt", args.prompt,
+              "empty for a μ-law (audio) run (text means nothing to it)")
         check(args.audio == "" or args.num_samples == 1, "--num-samples", args.num_samples,
               "1 with --audio")
         identity = model_identity(cfg, tokenizer, step)
@@ -92,10 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.audio:
             writer = WavWriter(args.audio, tokenizer.rate)
             sink = lambda chunk: writer.write(tokenizer.decode_audio(chunk[0]))  # noqa: E731
-        out = generator.decode(logits, carry, args.max_new_tokens, sampling=sampling, seed=seed,
-                               stop_id=tokenizer.eos_id if single else None, on_chunk=sink)
+        try:
+            out = generator.decode(logits, carry, args.max_new_tokens, sampling=sampling,
+                                   seed=seed, stop_id=tokenizer.eos_id if single else None,
+                                   on_chunk=sink)
+        finally:  # Ctrl-C too: the samples streamed so far make a whole WAV file
+            if args.audio:
+                writer.close()
         if args.audio:
-            writer.close()
             samples = tokenizer.decode_audio(out.tokens[0])
             png = draw_spectrogram(samples, tokenizer.rate, Path(args.audio).with_suffix(".png"))
             print(f"{len(samples)} samples written to {args.audio}, spectrogram {png}",
@@ -109,15 +128,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.close()
             print(flush=True)
 
-    if args.interactive:
-        for i, line in enumerate(sys.stdin):
-            turn(line.rstrip("\n"), args.seed + i)
-    else:
-        turn(args.prompt, args.seed)
-    if args.save_state:
+    status = 0
+    try:
+        if args.interactive:
+            for i, raw in enumerate(sys.stdin.buffer):
+                try:
+                    line = raw.decode().rstrip("\r\n")
+                except UnicodeDecodeError as e:  # reported; the session and its state go on
+                    report(ConfigError(f"input line {i + 1} is not UTF-8 text ({e.reason} at "
+                                       f"byte {e.start}): skipped, the state is kept"))
+                    continue
+                turn(line, args.seed + i)
+        else:
+            turn(args.prompt, args.seed)
+    except KeyboardInterrupt as e:  # the state so far (what was read) is still saved
+        print(flush=True)
+        status = report(e)
+    if args.save_state and carry is None:  # an interactive session given no line
+        print(f"warning: nothing was read: no state saved to {args.save_state}", file=sys.stderr)
+    elif args.save_state:
         path = save_state(args.save_state, carry, logits, history, identity=identity)
         print(f"state after {len(history)} tokens saved to {path}", file=sys.stderr)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

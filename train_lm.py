@@ -14,7 +14,7 @@ import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import Config
-from glrnn.train import train
+from glrnn.train import TrainingDiverged, train
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
 from glrnn.train.run import default_run_name
 from glrnn.train.sharding import initialize_distributed
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = parse(sys.argv[1:] if argv is None else argv)
         train(cfg)
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, TrainingDiverged) as e:
         return report(e)
     return 0
 

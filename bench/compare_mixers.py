@@ -89,7 +89,7 @@ def step_seconds(cfg: Config, data: Any) -> float:
     times = []
     for i in range(CALIBRATION_STEPS + 1):
         start = time.perf_counter()
-        *state, loss, _ = step(*state, batch, jax.random.key(i))
+        *state, loss, _, _ = step(*state, batch, jax.random.key(i))
         float(loss)
         times.append(time.perf_counter() - start)
     return sorted(times[1:])[len(times[1:]) // 2]

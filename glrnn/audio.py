@@ -43,17 +43,24 @@ def resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(mono samples float32 in [−1, 1], sample rate) of a PCM WAV file."""
-    with wave.open(str(path), "rb") as f:
-        width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
-        raw = f.readframes(f.getnframes())
+    """(mono samples float32 in [−1, 1], sample rate) of a PCM WAV file; ConfigError naming
+    the file if it is not one (or is cut short)."""
+    from glrnn.config import ConfigError  # config imports glrnn.data, which imports this module
+
+    try:
+        with wave.open(str(path), "rb") as f:
+            width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
+            raw = f.readframes(f.getnframes())
+    except (wave.Error, EOFError) as e:
+        raise ConfigError(f"{path}: not a PCM WAV file ({e or 'cut short'})") from e
+    if width not in (1, 2, 4):
+        raise ConfigError(f"{path}: {8 * width}-bit samples, expected 8, 16 or 32-bit PCM")
+    raw = raw[:len(raw) - len(raw) % (width * channels)]  # a file cut mid-frame: whole frames
     if width == 1:  # 8-bit WAV is unsigned
         x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
-    elif width in (2, 4):
+    else:
         dtype = np.int16 if width == 2 else np.int32
         x = np.frombuffer(raw, dtype).astype(np.float32) / float(np.iinfo(dtype).max)
-    else:
-        raise ValueError(f"{path}: {8 * width}-bit samples, expected 8, 16 or 32-bit PCM")
     return x.reshape(-1, channels).mean(axis=1), rate
 
 

@@ -6,10 +6,14 @@ import sys
 
 from glrnn.config import ConfigError
 
-USER_ERRORS = (ConfigError, FileNotFoundError)
+# a bad value or file, a missing one, Ctrl-C
+USER_ERRORS = (ConfigError, FileNotFoundError, KeyboardInterrupt)
 
 
-def report(error: Exception) -> int:
-    """Print ``error: ...``; return 2 for a bad value, 1 for anything missing."""
-    print(f"error: {error}", file=sys.stderr)
+def report(error: BaseException) -> int:
+    """Print ``error: ...`` (``error: interrupted`` for a bare Ctrl-C); return 2 for a bad
+    value, 130 for Ctrl-C, 1 for anything else."""
+    print(f"error: {str(error) or 'interrupted'}", file=sys.stderr)
+    if isinstance(error, KeyboardInterrupt):
+        return 130
     return 2 if isinstance(error, ConfigError) else 1

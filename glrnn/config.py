@@ -28,6 +28,28 @@ def check(ok: bool, name: str, value: object, allowed: str) -> None:
         raise ConfigError(f"{name}={value!r}: expected {allowed}")
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32: below it, values flush to 0
+FLOAT32_RANGE = "a finite value float32 can hold (0 or 1.2e-38 <= |value| <= 3.4e38)"
+
+
+def float32_ok(value: float) -> bool:
+    """Whether ``value`` survives the float32 arithmetic of a run: finite, not overflowing to inf
+    nor (nonzero) flushing to 0."""
+    return value == 0 or FLOAT32_TINY <= abs(value) <= FLOAT32_MAX
+
+
+def check_float32(config: Any, prefix: str = "") -> None:
+    """ConfigError naming the first float field of the (nested) dataclass ``config`` that is
+    not :func:`float32_ok` (inf, nan, 1e39, 1e-50)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            check_float32(value, f"{prefix}{f.name}.")
+        elif isinstance(value, float):
+            check(float32_ok(value), f"{prefix}{f.name}", value, FLOAT32_RANGE)
+
+
 def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
     choices = sorted(choices)
     check(value in choices, name, value, f"one of {', '.join(choices)}")
@@ -492,6 +514,7 @@ class Config:
     def __post_init__(self) -> None:
         from glrnn.tokenizer import from_name
 
+        check_float32(self)
         if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
             check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
                   self.optim.warmup_steps, f"< train.steps ({self.train.steps})")

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
-from glrnn.data import TextData
+from glrnn.data import make_data
 from glrnn.data.text import load_documents, pack, validation_windows
 from glrnn.generate import load_run
 from glrnn.train.lm_task import evaluate, make_eval_step
@@ -40,7 +40,7 @@ def eval_windows(args: Args, cfg, tokenizer) -> np.ndarray:
     """[N, seq_len + 1] windows of the chosen source."""
     seq_len = args.seq_len or cfg.data.seq_len
     if not args.source:
-        return TextData(cfg.data, tokenizer).val[:args.max_windows]
+        return make_data(replace(cfg.data, seq_len=seq_len), tokenizer).val[:args.max_windows]
     tokens = pack(load_documents(args.source), tokenizer)
     if len(tokens) < seq_len + 1:
         raise ConfigError(f"--source {args.source!r} has {len(tokens)} tokens, fewer than one "
@@ -56,11 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         check(args.batch_size >= 1, "--batch-size", args.batch_size, ">= 1")
         cfg, tokenizer, model, params, step = load_run(args.run)
         windows = eval_windows(args, cfg, tokenizer)
+        batches = [windows[i:i + args.batch_size]
+                   for i in range(0, len(windows), args.batch_size)]
+        result = evaluate(make_eval_step(model, tokenizer.bos_id), params, {}, batches,
+                          tokenizer.byte_lengths())
     except USER_ERRORS as e:
         return report(e)
-    batches = [windows[i:i + args.batch_size] for i in range(0, len(windows), args.batch_size)]
-    result = evaluate(make_eval_step(model, tokenizer.bos_id), params, {}, batches,
-                      tokenizer.byte_lengths())
     tokens = int(windows[:, 1:].size)
     print(f"{args.run} (step {step}) on {args.source or 'its validation split'}: "
           f"{tokens:,} tokens in {len(windows)} windows")

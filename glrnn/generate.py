@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from glrnn.config import Config
+from glrnn.config import Config, ConfigError
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params
 from glrnn.sampling import Sampling, sample
@@ -232,21 +232,26 @@ def zero_carry(model: LanguageModel, params: Params, batch_size: int) -> Any:
 
 
 def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:
-    """(config, tokenizer, model, params of the latest checkpoint, its step) of a run."""
+    """(config, tokenizer, model, params of the newest readable checkpoint, its step) of a
+    language model's run; ConfigError for a classifier's run or one with no readable
+    checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
     cfg, tokenizer = read_config(run_dir)
+    if cfg.task.name:
+        raise ConfigError(f"{run_dir} is a classifier's run (task.name={cfg.task.name!r}), "
+                          "expected a language model's")
     if not checkpoint_dir(run_dir).is_dir():
         raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
     checkpoints = Checkpoints(run_dir, writable=False)
     try:
-        step = checkpoints.latest_step()
-        if step is None:
+        if checkpoints.latest_step() is None:
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
         abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
-        params, _ = checkpoints.restore_params(step, abstract)
+        step, params = checkpoints.newest_readable(
+            lambda step: checkpoints.restore_params(step, abstract)[0])
     finally:
         checkpoints.close()
     return cfg, tokenizer, model, params, step

@@ -21,10 +21,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.lines import Line2D
 
 from glrnn.cli import USER_ERRORS, report
-from glrnn.config import ConfigError
+from glrnn.config import ConfigError, check
+from glrnn.files import output_file, write_atomic
 from glrnn.train.metrics import read_metrics
 from glrnn.train.run import read_config
 
@@ -50,10 +52,23 @@ def tokens_per_step(run_dir: Path) -> int:
     return cfg.data.batch_size * (cfg.task.length() if cfg.task.name else cfg.data.seq_len)
 
 
+def figure_file(out: str | Path) -> Path:
+    """``out`` if it can take a figure: ConfigError unless a file in a format matplotlib
+    writes (named by its extension)."""
+    formats = FigureCanvasBase.get_supported_filetypes()
+    check(Path(out).suffix[1:].lower() in formats, "--out", str(out),
+          f"a file ending in one of {', '.join('.' + f for f in sorted(formats))}")
+    return output_file(out, "--out")
+
+
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") -> Path:
-    """Draw the runs' curves into ``out`` (PNG); returns its path."""
-    fig, (ax_loss, ax_right) = plt.subplots(1, 2, figsize=(11, 4))
+    """Draw the runs' curves into ``out`` (PNG, or any format of :func:`figure_file`);
+    returns its path."""
+    out = figure_file(out)
     runs = [(Path(run_dir), read_metrics(run_dir)) for run_dir in run_dirs]
+    for run_dir, rows in runs:
+        check(bool(rows), "run", str(run_dir), "a run with metrics (its metrics.jsonl is empty)")
+    fig, (ax_loss, ax_right) = plt.subplots(1, 2, figsize=(11, 4))
     right = "val_bpb" if any("val_bpb" in r for _, rows in runs for r in rows) else "val_acc"
     drawn = False
     for i, (run_dir, rows) in enumerate(runs):
@@ -86,9 +101,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") 
     for ax in (ax_loss, ax_right):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    write_atomic(out, lambda f: fig.savefig(f, format=out.suffix[1:].lower(), dpi=120))
     plt.close(fig)
     return out
 

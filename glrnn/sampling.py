@@ -15,13 +15,12 @@ Filtered-out tokens get −inf; the sample is ``jax.random.categorical`` of what
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
-from glrnn.config import check
+from glrnn.config import check, float32_ok
 
 
 @dataclass(frozen=True)
@@ -35,14 +34,15 @@ class Sampling:
     repetition_penalty: float = 1.0  # 1: off
 
     def __post_init__(self) -> None:
-        check(math.isfinite(self.temperature) and self.temperature >= 0, "--temperature",
-              self.temperature, ">= 0 (0: greedy)")
+        check(float32_ok(self.temperature) and self.temperature >= 0, "--temperature",
+              self.temperature, "0 (greedy) or a float32 value in [1.2e-38, 3.4e38]")
         check(isinstance(self.top_k, int) and self.top_k >= 0, "--top-k", self.top_k,
               "an integer >= 0 (0: off)")
         check(0.0 < self.top_p <= 1.0, "--top-p", self.top_p, "in (0, 1]")
         check(0.0 <= self.min_p < 1.0, "--min-p", self.min_p, "in [0, 1)")
-        check(math.isfinite(self.repetition_penalty) and self.repetition_penalty >= 1.0,
-              "--repetition-penalty", self.repetition_penalty, ">= 1 (1: off)")
+        check(float32_ok(self.repetition_penalty) and self.repetition_penalty >= 1.0,
+              "--repetition-penalty", self.repetition_penalty,
+              "a float32 value in [1, 3.4e38] (1: off)")
 
 
 def penalise_repeats(logits: jax.Array, seen: jax.Array, penalty: float) -> jax.Array:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import jax
 import numpy as np
 
 from glrnn.config import Config, ConfigError
+from glrnn.files import write_atomic
 from glrnn.tokenizer import Tokenizer
 
 FORMAT = "glrnn-state-1"
@@ -36,16 +36,12 @@ def model_identity(cfg: Config, tokenizer: Tokenizer, step: int) -> str:
 def save_state(path: str | Path, carry: Any, logits: Any, tokens: list[int], *,
                identity: str) -> Path:
     """Write the state of one sequence (batch row 0)."""
-    path = Path(path)
     leaves = [np.asarray(x) for x in jax.tree.leaves(carry)]
     header = {"format": FORMAT, "identity": identity, "position": len(tokens)}
     arrays = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        np.savez(f, header=np.frombuffer(json.dumps(header).encode(), np.uint8),
-                 logits=np.asarray(logits), tokens=np.asarray(tokens, np.int64), **arrays)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda f: np.savez(
+        f, header=np.frombuffer(json.dumps(header).encode(), np.uint8),
+        logits=np.asarray(logits), tokens=np.asarray(tokens, np.int64), **arrays))
 
 
 def load_state(path: str | Path, identity: str,

@@ -89,7 +89,14 @@ class CharTokenizer:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self.chars = json.loads(Path(path).read_text())["chars"]
+        try:
+            self.chars = json.loads(Path(path).read_text())["chars"]
+        except (ValueError, KeyError, TypeError) as e:  # not JSON, not UTF-8, no "chars"
+            raise ConfigError(f"data.tokenizer={self.path!r}: not a character tokenizer file "
+                              f"({type(e).__name__}: {e})") from e
+        if not isinstance(self.chars, str) or not self.chars:
+            raise ConfigError(f"data.tokenizer={self.path!r}: its alphabet is "
+                              f"{self.chars!r}, expected a non-empty string of characters")
         self.index = {c: i for i, c in enumerate(self.chars)}
         n = len(self.chars)
         self.bos_id, self.eos_id, self.pad_id, self.unk_id = n, n + 1, n + 2, n + 3
@@ -115,10 +122,10 @@ class CharTokenizer:
 
 def save_char_vocabulary(text: str, path: str | Path) -> Path:
     """Write the character artifact for the alphabet of ``text``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"kind": "char", "chars": "".join(sorted(set(text)))}) + "\n")
-    return path
+    from glrnn.files import write_text_atomic  # it imports glrnn.config, which imports this
+
+    return write_text_atomic(path, json.dumps({"kind": "char",
+                                               "chars": "".join(sorted(set(text)))}) + "\n")
 
 
 class SentencePieceTokenizer:
@@ -131,7 +138,11 @@ class SentencePieceTokenizer:
         import sentencepiece as spm
 
         self.path = str(path)
-        self.sp = spm.SentencePieceProcessor(model_file=self.path)
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=self.path)
+        except (RuntimeError, OSError) as e:
+            raise ConfigError(f"data.tokenizer={self.path!r}: not a SentencePiece model "
+                              f"({' '.join(str(e).split())})") from e
         self.vocab_size = self.sp.get_piece_size()
         self.bos_id, self.eos_id, self.pad_id = self.sp.bos_id(), self.sp.eos_id(), self.sp.pad_id()
 

@@ -23,6 +23,7 @@ import tyro
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import check, check_choice
 from glrnn.data.text import load_documents
+from glrnn.files import output_file
 from glrnn.tokenizer import from_name, save_char_vocabulary
 
 KINDS = ("bpe", "unigram", "char")
@@ -67,10 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
     try:
         check_choice("--kind", args.kind, KINDS)
-        out = Path(args.out)
+        out = output_file(args.out, "--out")
         check(out.suffix == (".json" if args.kind == "char" else ".model"), "--out", args.out,
               "a .json file for --kind char, a .model file otherwise")
         texts = [doc.text for doc in load_documents(args.source)]
+        check(any(texts), "--source", args.source, "some text (every document is empty)")
         if args.kind == "char":
             save_char_vocabulary("".join(texts), out)
         else:

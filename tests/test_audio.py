@@ -13,6 +13,7 @@ from tiny_lm import load_script, tiny_config
 from glrnn.audio import WavWriter, mu_law_decode, mu_law_encode, read_wav, resample
 from glrnn.config import ConfigError, DataConfig
 from glrnn.data import AudioData, make_data
+from glrnn.evaluate import main as evaluate_main
 from glrnn.train import train
 
 generate_cli = load_script("generate")
@@ -91,3 +92,12 @@ def test_generate_streams_audio_to_a_wav_file(clips, tmp_path, capsys):
         assert 1 <= f.getnframes() <= 400
     png = out.with_suffix(".png").read_bytes()
     assert png[:4] == b"\x89PNG" and "spectrogram" in capsys.readouterr().err
+    # samples are never generated to nowhere, nor a text prompt silently dropped
+    assert generate_cli.main(argv) == 2
+    assert generate_cli.main([*argv, "--audio", str(out), "--prompt", "hi"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --audio='': expected a .wav file to write this μ-law (audio) run's samples "
+        "into\nerror: --prompt='hi': expected empty for a μ-law (audio) run (text means "
+        "nothing to it)\n")
+    assert evaluate_main(["--run", str(result.run_dir)]) == 0  # its own WAV validation split
+    assert "bits/byte" in capsys.readouterr().out

@@ -187,7 +187,8 @@ def test_cli_without_a_run_directory(tmp_path, capsys):
     assert generate_cli.main(["--run", str(tmp_path), "--temperature", "-1"]) == 2
     assert generate_cli.main(["--run", str(tmp_path), "--top-p", "1.5"]) == 2
     assert generate_cli.main(["--run", str(tmp_path), "--max-new-tokens", "0"]) == 2
-    assert capsys.readouterr().err == ("error: --temperature=-1.0: expected >= 0 (0: greedy)\n"
+    assert capsys.readouterr().err == ("error: --temperature=-1.0: expected 0 (greedy) or a "
+                                       "float32 value in [1.2e-38, 3.4e38]\n"
                                        "error: --top-p=1.5: expected in (0, 1]\n"
                                        "error: --max-new-tokens=0: expected > 0\n")
 
@@ -255,11 +256,15 @@ def test_bad_state_files_are_refused_before_decoding(saved_run, tiny_model, tmp_
 
 def test_interactive_mode_keeps_the_state(saved_run, tmp_path, capsys, monkeypatch):
     """Two lines typed one after another continue one sequence: the second turn prints what
-    loading the state saved after the first turn and prompting with the second line prints."""
+    loading the state saved after the first turn and prompting with the second line prints. A
+    line that is not UTF-8 in between is reported and skipped; the state is kept."""
     argv = ["--run", str(saved_run), "--temperature", "0", "--max-new-tokens", "5"]
-    monkeypatch.setattr("sys.stdin", io.StringIO("ab\ncd\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"ab\n\xff\xfe?\ncd\n")))
     assert generate_cli.main([*argv, "--interactive"]) == 0
-    turns = capsys.readouterr().out.split("\n")
+    out, err = capsys.readouterr()
+    assert err == ("error: input line 2 is not UTF-8 text (invalid start byte at byte 0): "
+                   "skipped, the state is kept\n")
+    turns = out.split("\n")
     state = tmp_path / "s.npz"
     assert generate_cli.main([*argv, "--prompt", "ab", "--save-state", str(state)]) == 0
     assert capsys.readouterr().out.split("\n")[0] == turns[0]

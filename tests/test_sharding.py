@@ -76,7 +76,7 @@ def test_checkpoint_moves_between_device_counts(tmp_path):
         mesh = make_mesh(FSDP)
         p = place(params, state_shardings(params, mesh))
         o = place(opt_state, state_shardings(opt_state, mesh))
-        p, o, _, _, _ = step(p, o, {}, shard_batch(batch, batch_sharding(mesh)), key)
+        p, o, _, _, _, _ = step(p, o, {}, shard_batch(batch, batch_sharding(mesh)), key)
         ckpt = Checkpoints(DIR)
         ckpt.save(1, p, o, {"step": 1})
         ckpt.close()

@@ -8,12 +8,13 @@ import shutil
 from dataclasses import replace
 
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 from tiny_lm import tiny_config
 
 from glrnn.data import TextData, make_data
-from glrnn.train import TrainingDiverged, train
-from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
+from glrnn.train import TrainingDiverged, TrainingInterrupted, train
+from glrnn.train.checkpoint import Checkpoints, checkpoint_dir, first_nonfinite
 from glrnn.train.metrics import read_metrics
 from glrnn.train.run import read_config
 
@@ -21,13 +22,9 @@ ROW_FIELDS = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed", "mfu
 VAL_FIELDS = {"val_loss", "val_bpb", "val_bits_per_token", "val_ppl"}
 
 
-class Interrupted(Exception):
-    pass
-
-
 class Rigged:
     """A TextData whose training batch ``at`` is poisoned (an out-of-vocabulary id, which the
-    embedding turns into NaN) or interrupts the run (raises ``Interrupted``)."""
+    embedding turns into NaN) or interrupts the run (Ctrl-C: raises ``KeyboardInterrupt``)."""
 
     def __init__(self, data: TextData, at: int, action: str) -> None:
         self.data, self.at, self.action = data, at, action
@@ -45,7 +42,7 @@ class Rigged:
     def train_batch(self, step: int) -> np.ndarray:
         batch = self.data.train_batch(step)
         if step == self.at and self.action == "interrupt":
-            raise Interrupted(step)
+            raise KeyboardInterrupt
         if step == self.at:
             batch[0, 3] = 10_000
         return batch
@@ -119,7 +116,7 @@ def test_resume_gives_the_same_losses(tmp_path):
                        optim=replace(straight.optim, grad_accum=2))  # both must resume exactly
     train(straight)
     resumed = replace(straight, train=replace(straight.train, name="resumed"))
-    with pytest.raises(Interrupted):
+    with pytest.raises(TrainingInterrupted, match="the last good checkpoint is step 4"):
         train(resumed, Rigged(TextData(resumed.data), at=6, action="interrupt"))
     assert_complete_checkpoints(tmp_path / "runs" / "resumed", [4])
     train(resumed)
@@ -135,6 +132,11 @@ def test_nan_loss_stops_naming_the_step(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"step 5: loss=nan.*last good checkpoint is step 4"):
         train(cfg, Rigged(TextData(cfg.data), at=5, action="poison"))
     assert_complete_checkpoints(tmp_path / "runs" / "tiny", [3, 4])
+    checkpoints = Checkpoints(tmp_path / "runs" / "tiny", writable=False)
+    params = checkpoints.manager.restore(4, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore()))["params"]
+    checkpoints.close()
+    assert first_nonfinite(params) is None
 
 
 def test_nan_loss_is_skipped_when_asked(tmp_path):
@@ -183,7 +185,7 @@ def test_streaming_run_resumes_exactly(tmp_path):
     straight = replace(straight, data=replace(straight.data, streaming=True, shuffle_buffer=4))
     train(straight)
     resumed = replace(straight, train=replace(straight.train, name="r"))
-    with pytest.raises(Interrupted):
+    with pytest.raises(TrainingInterrupted):
         train(resumed, Rigged(make_data(resumed.data), at=6, action="interrupt"))
     train(resumed)
     a, b = (read_metrics(tmp_path / "runs" / name) for name in ("s", "r"))

@@ -25,13 +25,19 @@ from typing import Any
 import numpy as np
 
 from glrnn.config import ConfigError, DataConfig
-from glrnn.data.text import HUB, STDLIB, TABLES, source_files
+from glrnn.data.text import HUB, STDLIB, TABLES, read_error, source_files, text_files
 from glrnn.tokenizer import Tokenizer, from_name
 
 
 def _unit(seed: int, text: str) -> float:
     digest = hashlib.sha256(f"{seed}/".encode() + text.encode("utf-8", "replace")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def unreadable(cfg: DataConfig, e: Exception) -> ConfigError:
+    """The one line for a source file that cannot be read (a malformed row, a torn file, text
+    that is not UTF-8): which source, and the reader's own words."""
+    return ConfigError(f"data.source={cfg.source!r}: a file cannot be read ({read_error(e)})")
 
 
 def stream_source(cfg: DataConfig) -> Any:
@@ -48,15 +54,21 @@ def stream_source(cfg: DataConfig) -> Any:
         except Exception as e:
             raise ConfigError(f"data.source={cfg.source!r} could not be streamed: {e}") from e
     else:
-        _, files = source_files(cfg.source)
+        _, found = source_files(cfg.source)
+        files = text_files(found)  # binary files are passed over, as in memory
+        if not files:
+            raise ConfigError(f"data.source={cfg.source!r}: no text in {len(found)} file(s)")
         kinds = {TABLES.get(p.suffix, "text") for p in files}
         if len(kinds) > 1:
             raise ConfigError(f"data.source={cfg.source!r}: streaming reads one kind of file at "
                               f"a time, found {', '.join(sorted(kinds))}")
         kind = kinds.pop()
         extra = {"sample_by": "document"} if kind == "text" else {}
-        stream = datasets.load_dataset(kind, data_files=[str(p) for p in files], split="train",
-                                       streaming=True, **extra)
+        try:  # a table's schema is read here
+            stream = datasets.load_dataset(kind, data_files=[str(p) for p in files],
+                                           split="train", streaming=True, **extra)
+        except Exception as e:
+            raise unreadable(cfg, e) from e
     if cfg.text_field != "text":
         stream = stream.rename_column(cfg.text_field, "text")
     return stream.select_columns(["text"])
@@ -78,16 +90,24 @@ class StreamingTextData:
         seed, fraction = self.cfg.seed, self.cfg.val_fraction
         return self.source.filter(lambda row: (_unit(seed, row["text"]) >= fraction) == train)
 
+    def _rows(self, stream: Any) -> Iterator[dict[str, str]]:
+        """The rows of ``stream``; ConfigError naming the source and what is wrong where a file
+        cannot be read (a malformed row, a torn file, text that is not UTF-8)."""
+        try:
+            yield from stream
+        except Exception as e:
+            raise unreadable(self.cfg, e) from e
+
     def _tokens(self, docs: Iterator[dict[str, str]]) -> Iterator[list[int]]:
         bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
-        for row in docs:
+        for row in self._rows(docs):
             self.docs += 1
             yield [bos, *self.tokenizer.encode(row["text"]), eos]
 
     def _validation_windows(self) -> np.ndarray:
         window, rows, buffer = self.cfg.seq_len + 1, [], []
         bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
-        for row in self._documents(train=False):
+        for row in self._rows(self._documents(train=False)):
             buffer += [bos, *self.tokenizer.encode(row["text"]), eos]
             while len(buffer) >= window and len(rows) < self.cfg.val_windows:
                 rows.append(buffer[:window])

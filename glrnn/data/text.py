@@ -66,6 +66,21 @@ def _is_text(path: Path) -> bool:
 TABLES = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' loader names
 
 
+def text_files(files: list[Path]) -> list[Path]:
+    """The files that may hold text: tables, and files with no NUL byte in their first KiB
+    (binary files are passed over)."""
+    return [p for p in files if p.suffix in TABLES or _is_text(p)]
+
+
+def read_error(e: BaseException) -> str:
+    """The innermost cause of a reader's exception, on one line (``datasets`` wraps the
+    parser's own error, which says what is wrong)."""
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
+
+
 def source_files(source: str | Path) -> tuple[Path, list[Path]]:
     """(root, files) of a local source: a file, a folder (every non-hidden file below it) or a
     glob; FileNotFoundError naming the source when nothing matches."""
@@ -90,7 +105,11 @@ def table_documents(path: Path, key: str, text_field: str) -> list[Document]:
     """One document per row of a json/jsonl/parquet file, its text in ``text_field``."""
     import datasets
 
-    table = datasets.load_dataset(TABLES[path.suffix], data_files=str(path), split="train")
+    try:
+        table = datasets.load_dataset(TABLES[path.suffix], data_files=str(path), split="train")
+    except Exception as e:  # malformed rows, a torn file: name the file and what is wrong
+        raise ConfigError(f"data.source: {path} is not a readable {path.suffix[1:]} file "
+                          f"({read_error(e)})") from e
     if text_field not in table.column_names:
         raise ConfigError(f"data.text_field={text_field!r}: {path} has the fields "
                           f"{', '.join(table.column_names)}")
@@ -102,11 +121,11 @@ def local_documents(source: str | Path, text_field: str = "text") -> list[Docume
     """Text files are one document each; json/jsonl/parquet files one document per row."""
     root, files = source_files(source)
     docs = []
-    for path in files:
+    for path in text_files(files):
         key = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         if path.suffix in TABLES:
             docs += table_documents(path, key, text_field)
-        elif _is_text(path):
+        else:
             docs.append(Document(key, _read(path)))
     if not docs:
         raise ConfigError(f"data.source={str(source)!r}: no text in {len(files)} file(s)")

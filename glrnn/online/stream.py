@@ -16,8 +16,9 @@ the loss as it goes.
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,9 @@ import numpy as np
 import optax
 import tyro
 
-from glrnn.config import ModelConfig
+from glrnn.cli import USER_ERRORS, report
+from glrnn.config import ModelConfig, check, check_choice, float32_ok
+from glrnn.mixers import MIXERS
 from glrnn.models import LanguageModel
 from glrnn.online.grad import OnlineState, StepLoss, init_state, online_step, sequence_loss
 from glrnn.online.rules import check_rule
@@ -126,10 +129,20 @@ class StreamConfig:
     log_every: int = 20
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("vocab", "lag", "batch_size", "chunk", "chunks", "log_every"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value > 0, f"--{name.replace('_', '-')}", value,
+                  "a positive integer")
+        check(0.0 <= self.noise <= 1.0, "--noise", self.noise, "in [0, 1]")
+        check(float32_ok(self.lr) and self.lr > 0, "--lr", self.lr, "a float32 value > 0")
+        check(isinstance(self.seed, int) and self.seed >= 0, "--seed", self.seed, ">= 0")
+        check_choice("--mixer", self.mixer, MIXERS)
+        check_rule(self.rule, self.mixer, "--rule")
+
 
 def main(cfg: StreamConfig) -> list[float]:
     """Train, print the mean loss of every ``log_every`` chunks; returns those means."""
-    check_rule(cfg.rule, cfg.mixer, "rule")
     model = LanguageModel(ModelConfig(vocab_size=cfg.vocab, d_model=cfg.d_model,
                                       d_state=cfg.d_state, n_layers=cfg.n_layers,
                                       mixer=cfg.mixer))
@@ -149,5 +162,14 @@ def main(cfg: StreamConfig) -> list[float]:
     return means
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """``python -m glrnn.online.stream``: a mistake is one line (``glrnn/cli.py``)."""
+    try:
+        main(tyro.cli(StreamConfig, args=argv))
+    except USER_ERRORS as e:
+        return report(e)
+    return 0
+
+
 if __name__ == "__main__":
-    main(tyro.cli(StreamConfig))
+    sys.exit(cli())

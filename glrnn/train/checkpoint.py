@@ -7,18 +7,33 @@ atomic-rename protocol of local file systems), so a step directory is always who
 of a killed save are removed when the manager opens. ``meta`` is the loop's JSON: its step (also
 the data position: batch ``n`` is drawn from ``(data.seed, n)``), the base PRNG key from which
 dropout keys are folded per step, and the elapsed time.
+
+A step whose parameters, optimizer or model state hold NaN or inf is never written. A step that
+cannot be read (a disk fault or a hand has damaged it since) is skipped by
+:meth:`Checkpoints.newest_readable` (one line naming it and why), which falls back to the newest
+step that restores.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from glrnn.config import ConfigError
+from glrnn.files import check_folder
+
 CHECKPOINTS = "checkpoints"
+UNREADABLE = "unreadable-checkpoints"  # RUN/UNREADABLE/<step>: steps a resumed run set aside
+# what orbax and the meta's readers raise on a step with missing, truncated or garbled files
+DAMAGE_ERRORS = (ValueError, KeyError, TypeError, OSError)
+T = TypeVar("T")
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -32,6 +47,21 @@ def key_to_json(key: jax.Array) -> list[int]:
 
 def key_from_json(data: list[int]) -> jax.Array:
     return jax.random.wrap_key_data(np.asarray(data, np.uint32))
+
+
+def first_nonfinite(tree: Any) -> str | None:
+    """The path of the first floating-point leaf of ``tree`` holding NaN or inf, or None."""
+    leaves = [(path, x) for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    finite = jax.device_get([jnp.isfinite(x).all() for _, x in leaves])
+    bad = [jax.tree_util.keystr(path) for (path, _), ok in zip(leaves, finite, strict=True)
+           if not ok]
+    return bad[0] if bad else None
+
+
+def unreadable_because(e: BaseException) -> str:
+    """Why a step cannot be read, on one line: the error's kind and its first line."""
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
 
 
 def preservation(keep: int, keep_best: bool, metric: str = "val_loss",
@@ -57,7 +87,8 @@ class Checkpoints:
             preservation_policy=preservation(keep, keep_best, metric, higher),
             create=writable, cleanup_tmp_directories=writable)
         self.metric = metric
-        self.manager = ocp.CheckpointManager(checkpoint_dir(run_dir), options=options)
+        directory = check_folder(checkpoint_dir(run_dir), "the run's checkpoints")
+        self.manager = ocp.CheckpointManager(directory, options=options)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -65,7 +96,12 @@ class Checkpoints:
     def save(self, step: int, params: Any, opt_state: Any, meta: dict[str, Any],
              value: float | None = None, model_state: dict[str, Any] | None = None) -> None:
         """Start saving step ``step`` (asynchronously: training goes on while orbax writes;
-        ``close`` waits for it). ``value`` (of the metric) ranks it for ``keep_best``."""
+        ``close`` waits for it). ``value`` (of the metric) ranks it for ``keep_best``. ValueError
+        naming the array, and nothing written, if any state holds NaN or inf."""
+        for name, tree in (("params", params), ("opt_state", opt_state),
+                           ("model_state", model_state)):
+            if (where := first_nonfinite(tree)) is not None:
+                raise ValueError(f"step {step}: {name}{where} holds NaN or inf: not saved")
         items = {"params": ocp.args.StandardSave(params),
                  "opt_state": ocp.args.StandardSave(opt_state), "meta": ocp.args.JsonSave(meta)}
         if model_state:
@@ -99,6 +135,44 @@ class Checkpoints:
             items["model_state"] = ocp.args.StandardRestore(model_state)
         out = self.manager.restore(step, args=ocp.args.Composite(**items))
         return out["params"], out["model_state"] if model_state else {}
+
+    def newest_readable(self, restore: Callable[[int], T],
+                      set_aside: bool = False) -> tuple[int, T]:
+        """``(step, restore(step))`` for the newest step that ``restore`` reads without error;
+        each newer step (damaged, or not this model's) is named on stderr with why. With
+        ``set_aside`` (a run that will save those steps again) they are moved to
+        ``RUN/unreadable-checkpoints/``. ConfigError if no step can be read."""
+        unreadable = []
+        for step in sorted(self.steps(), reverse=True):
+            try:
+                value = restore(step)
+            except DAMAGE_ERRORS as e:
+                unreadable.append((step, unreadable_because(e)))
+                continue
+            for bad, why in unreadable:
+                moved = f"; moved to {self._set_aside(bad)}" if set_aside else ""
+                print(f"warning: checkpoint step {bad} cannot be read ({why}): skipped, using "
+                      f"step {step}{moved}", file=sys.stderr)
+            if set_aside and unreadable:
+                self.manager.reload()
+            return step, value
+        raise ConfigError(f"{self.directory}: no checkpoint can be read ("
+                          + "; ".join(f"step {s}: {why}" for s, why in unreadable) + ")")
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.manager.directory)
+
+    def _set_aside(self, step: int) -> Path:
+        """Move step ``step``'s directory to ``RUN/unreadable-checkpoints/<step>[.n]``."""
+        target = self.directory.parent / UNREADABLE / str(step)
+        n = 0
+        while target.exists():
+            n += 1
+            target = target.with_name(f"{step}.{n}")
+        target.parent.mkdir(exist_ok=True)
+        (self.directory / str(step)).rename(target)
+        return target
 
     def close(self) -> None:
         """Wait for pending saves and release the manager."""

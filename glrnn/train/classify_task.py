@@ -27,6 +27,7 @@ import optax
 
 from glrnn.config import Config, ConfigError
 from glrnn.data.tasks.base import Split, TaskData
+from glrnn.files import write_text_atomic
 from glrnn.models import Classifier
 from glrnn.train.batching import cut_to_length, epoch_batches
 from glrnn.train.confusion import confusion_report
@@ -233,7 +234,7 @@ class ClassifyTask:
         report = {"split": name, "examples": len(examples), **out, **confusion_report(
             examples.split.labels, predictions, self.info.n_classes, self.info.class_names,
             run_dir / "plots" / "confusion.png", title)}
-        (run_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        write_text_atomic(run_dir / REPORT, json.dumps(report, indent=2) + "\n")
         return out
 
     def describe(self, figures: dict[str, float]) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from glrnn.files import write_atomic
+
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """int64 [n_classes, n_classes]: row = true class, column = predicted class, over the
@@ -72,8 +74,7 @@ def draw_confusion(matrix: np.ndarray, names: Sequence[str], path: Path, title: 
             ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
                     color="white" if shares[i, j] > 0.5 else "black")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return path
 

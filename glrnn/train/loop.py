@@ -11,6 +11,7 @@ checkpoint), so a run resumed from the checkpoint of step ``k`` computes the sam
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,16 +27,31 @@ from tqdm import tqdm
 from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
 from glrnn.data.tasks import TaskData, load_task
+from glrnn.files import check_folder
 from glrnn.params import overlay_params
 from glrnn.tokenizer import from_name
-from glrnn.train.checkpoint import Checkpoints, key_from_json, key_to_json
+from glrnn.train.checkpoint import (
+    DAMAGE_ERRORS,
+    Checkpoints,
+    key_from_json,
+    key_to_json,
+    unreadable_because,
+)
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
 from glrnn.train.lm_task import LMTask
+from glrnn.train.lock import RunLock
 from glrnn.train.metrics import MetricsLog
 from glrnn.train.online import task_gradient
 from glrnn.train.optim import lr_schedule, make_optimizer
-from glrnn.train.run import default_run_name, point_latest, run_dir_of, write_config
+from glrnn.train.run import (
+    RUN_DIR_OPTIONS,
+    default_run_name,
+    latest_link,
+    point_latest,
+    run_dir_of,
+    write_config,
+)
 from glrnn.train.sharding import (
     batch_sharding,
     check_batch,
@@ -48,11 +64,15 @@ from glrnn.train.task import Batch, ModelState, Params, Task
 
 LossFn = Callable[[Params, ModelState, Batch, jax.Array], tuple[jax.Array, ModelState]]
 TrainStep = Callable[[Params, optax.OptState, ModelState, Batch, jax.Array],
-                     tuple[Params, optax.OptState, ModelState, jax.Array, jax.Array]]
+                     tuple[Params, optax.OptState, ModelState, jax.Array, jax.Array, jax.Array]]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient norm became NaN or infinite."""
+    """The loss, the gradient norm or the updated state became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the message says where the last checkpoint is."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +94,13 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
                     grad_accum: int = 1, skip_nonfinite: bool = False,
                     grad_fn: Callable[..., Any] | None = None) -> TrainStep:
     """Jitted ``(params, opt_state, model_state, batch, dropout key) -> (params, opt_state,
-    model_state, mean loss, gradient global norm)`` for ``loss_fn(params, model_state, batch,
-    key) -> (loss, model_state)``. With ``grad_accum`` = k every array of the batch is cut into
-    k micro-batches of B/k rows whose gradients are averaged in a ``lax.scan``: the same update
-    as the whole batch (for models without batch statistics), with a k-th of the activation
-    memory. With ``skip_nonfinite``, a step whose loss or gradient norm is NaN or infinite
-    returns the state it was given. ``grad_fn``, with the signature of
+    model_state, mean loss, gradient global norm, finite)`` for ``loss_fn(params, model_state,
+    batch, key) -> (loss, model_state)``; ``finite``: the loss, the gradient norm and every
+    array of the updated state are free of NaN and inf. With ``grad_accum`` = k every array of
+    the batch is cut into k micro-batches of B/k rows whose gradients are averaged in a
+    ``lax.scan``: the same update as the whole batch (for models without batch statistics),
+    with a k-th of the activation memory. With ``skip_nonfinite``, a step that is not
+    ``finite`` returns the state it was given. ``grad_fn``, with the signature of
     ``jax.value_and_grad(loss_fn, has_aux=True)``, replaces it (an online learning rule:
     glrnn/train/online.py)."""
     value_and_grad = grad_fn or jax.value_and_grad(loss_fn, has_aux=True)
@@ -106,11 +127,14 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
         grad_norm = optax.global_norm(grads)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new = (optax.apply_updates(params, updates), new_opt_state, new_model_state)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        for x in jax.tree.leaves(new):
+            if jnp.issubdtype(x.dtype, jnp.inexact):
+                finite &= jnp.isfinite(x).all()
         if skip_nonfinite:
-            finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
             new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new,
                                (params, opt_state, model_state))
-        return (*new, loss, grad_norm)
+        return (*new, loss, grad_norm, finite)
 
     return train_step
 
@@ -144,33 +168,55 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
 
 
 def train(cfg: Config, data: Any = None) -> TrainResult:
-    """Train ``cfg`` in ``OUT/NAME`` (resuming from its latest checkpoint if it has one)."""
+    """Train ``cfg`` in ``OUT/NAME``, resuming from its newest readable checkpoint if any.
+    Everything is checked before the run directory is made or ``OUT/latest`` moves, and the
+    directory is locked while the run trains (glrnn/train/lock.py)."""
     if not cfg.train.name:
         cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
+    run_dir = run_dir_of(cfg).absolute()
+    latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
     task = make_task(cfg, data)
     cfg = resolve_steps(cfg, task)
-    run_dir = run_dir_of(cfg).absolute()
-    write_config(run_dir, cfg, getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer))
-    point_latest(run_dir)
     state = _initial_state(cfg, task)
-    checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
-                              keep_best=cfg.train.keep_best, metric=task.best_metric,
-                              higher=task.best_higher)
-    metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
+    tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
+    lock = RunLock(run_dir, hold=jax.process_index() == 0)
     try:
-        if (latest := checkpoints.latest_step()) is not None:
-            state = _resume(state, checkpoints, latest, task)
-            metrics.drop_after(state.step)
+        write_config(run_dir, cfg, tokenizer)
+        metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
+        checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
+                                  keep_best=cfg.train.keep_best, metric=task.best_metric,
+                                  higher=task.best_higher)
+    except BaseException:
+        lock.abandon()
+        raise
+    try:
+        point_latest(run_dir)
+        if checkpoints.latest_step() is not None:
+            state = _resume(state, checkpoints, task)
             tqdm.write(f"resuming {run_dir} from step {state.step}")
+        metrics.drop_after(state.step)
         state, figures = _run(cfg, task, state, checkpoints, metrics, run_dir)
         checkpoints.manager.wait_until_finished()
         figures |= _finish(task, state, checkpoints, run_dir)
+    except KeyboardInterrupt:
+        checkpoints.manager.wait_until_finished()
+        raise TrainingInterrupted(f"interrupted; {_last_checkpoint(checkpoints)}") from None
     finally:
         checkpoints.close()
         metrics.close()
+        lock.release()
     print(f"run directory: {run_dir}  (step {state.step}, {task.describe(figures)}); "
           f"curves: python -m glrnn.plot {run_dir}", flush=True)
     return TrainResult(run_dir, state.step, figures)
+
+
+def _last_checkpoint(checkpoints: Checkpoints) -> str:
+    """Where a stopped run can be resumed from, in words."""
+    step = checkpoints.latest_step()
+    if step is None:
+        return f"no checkpoint was saved in {checkpoints.directory} yet"
+    return (f"the last good checkpoint is step {step} in {checkpoints.directory} (the same "
+            "command resumes from it)")
 
 
 @dataclass
@@ -197,7 +243,10 @@ def _initial_state(cfg: Config, task: Task) -> State:
     if cfg.train.init_from:
         from glrnn.generate import load_run  # glrnn.generate imports this package
 
-        params = overlay_params(params, load_run(cfg.train.init_from)[3])
+        try:
+            params = overlay_params(params, load_run(cfg.train.init_from)[3])
+        except ValueError as e:  # a parameter the model lacks, or of another shape
+            raise ConfigError(f"train.init_from={cfg.train.init_from!r}: {e}") from e
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
     mesh = make_mesh(cfg.train.fsdp)
@@ -207,15 +256,21 @@ def _initial_state(cfg: Config, task: Task) -> State:
                  mesh)
 
 
-def _resume(state: State, checkpoints: Checkpoints, step: int, task: Task) -> State:
-    """``state`` with what checkpoint ``step`` holds (restored into the same shardings); the
-    data continue from the position saved with it."""
-    params, opt_state, meta, model_state = checkpoints.restore(
-        step, state.params, state.opt_state, state.model_state)
-    task.restore(meta.get("data", {}))
-    return replace(state, params=params, opt_state=opt_state, model_state=model_state,
-                   step=meta["step"], dropout_key=key_from_json(meta["rng"]),
-                   elapsed=meta["elapsed"], best=meta.get("best", {}))
+def _resume(state: State, checkpoints: Checkpoints, task: Task) -> State:
+    """``state`` with what the newest readable checkpoint holds (restored into the same
+    shardings; unreadable newer steps are set aside); the data continue from the position
+    saved with it."""
+
+    def restore(step: int) -> tuple[State, dict[str, Any]]:
+        params, opt_state, meta, model_state = checkpoints.restore(
+            step, state.params, state.opt_state, state.model_state)
+        return replace(state, params=params, opt_state=opt_state, model_state=model_state,
+                       step=meta["step"], dropout_key=key_from_json(meta["rng"]),
+                       elapsed=meta["elapsed"], best=meta.get("best", {})), meta.get("data", {})
+
+    _, (state, data) = checkpoints.newest_readable(restore, set_aside=True)
+    task.restore(data)
+    return state
 
 
 def _improved(task: Task, best: dict[str, float], value: float) -> bool:
@@ -246,21 +301,24 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
     try:
         for step in range(state.step + 1, cfg.train.steps + 1):
             batch = jax.tree.map(lambda x: shard_batch(x, batches), task.train_batch(step))
-            params, opt_state, model_state, loss, grad_norm = train_step(
+            params, opt_state, model_state, loss, grad_norm, finite = train_step(
                 params, opt_state, model_state, batch,
                 jax.random.fold_in(state.dropout_key, step))
             loss, grad_norm = float(loss), float(grad_norm)
-            if math.isfinite(loss) and math.isfinite(grad_norm):
+            if finite:
                 window_losses.append(loss)
                 in_a_row = 0
             else:
                 skipped, in_a_row = skipped + 1, in_a_row + 1
+                what = f"loss={loss}, grad_norm={grad_norm}"
+                if math.isfinite(loss) and math.isfinite(grad_norm):
+                    what += ", the updated parameters or optimizer state"
                 if not skip or in_a_row > cfg.train.max_skips:
                     raise TrainingDiverged(
-                        f"step {step}: loss={loss}, grad_norm={grad_norm} (not finite"
-                        f"{f', {in_a_row} steps in a row' if skip else ''}); the last good "
-                        f"checkpoint is step {checkpoints.latest_step()} in {run_dir}")
-                tqdm.write(f"step {step}: loss={loss}, grad_norm={grad_norm}: batch skipped")
+                        f"step {step}: {what} (not finite"
+                        f"{f', {in_a_row} steps in a row' if skip else ''}); "
+                        f"{_last_checkpoint(checkpoints)}")
+                tqdm.write(f"step {step}: {what} (not finite): batch skipped")
             window_steps += 1
             rate = window_steps * task.items_per_step / (time.perf_counter() - window_start)
             bar.set_postfix({"loss": f"{loss:.4f}", f"{task.unit}/s": f"{rate:,.0f}"},
@@ -312,5 +370,10 @@ def _finish(task: Task, state: State, checkpoints: Checkpoints,
     params, model_state = state.params, state.model_state
     best_step = state.best.get("step")
     if best_step is not None and best_step != state.step and best_step in checkpoints.steps():
-        params, model_state = checkpoints.restore_params(best_step, params, model_state)
+        try:
+            params, model_state = checkpoints.restore_params(best_step, params, model_state)
+        except DAMAGE_ERRORS as e:
+            print(f"warning: the best checkpoint, step {best_step}, cannot be read "
+                  f"({unreadable_because(e)}): the final state is scored instead",
+                  file=sys.stderr)
     return task.finish(run_dir, params, model_state)

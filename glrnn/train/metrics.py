@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from glrnn.config import ConfigError
+from glrnn.files import write_text_atomic
 
 METRICS = "metrics.jsonl"
 
@@ -50,10 +52,11 @@ class MetricsLog:
                                  resume="allow", id=Path(run_dir).name)
 
     def drop_after(self, step: int) -> None:
-        """Forget rows past ``step`` (a resumed run recomputes them)."""
+        """Forget rows past ``step`` (a resumed run recomputes them; a fresh start, 0, forgets
+        those of a run stopped before its first checkpoint) and a last line cut short."""
         if self.path.exists():
             rows = [row for row in read_metrics(self.path.parent) if row["step"] <= step]
-            self.path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+            write_text_atomic(self.path, "".join(json.dumps(row) + "\n" for row in rows))
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a") as f:
@@ -74,9 +77,25 @@ class MetricsLog:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every row of ``RUN/metrics.jsonl``, in order."""
+    """Every row of ``RUN/metrics.jsonl``, in order. A last line cut short (a run stopped while
+    writing it) is dropped with a warning on stderr; a damaged line before it is a ConfigError
+    naming it."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics (is {run_dir} a run directory?)")
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
+    text = path.read_text(errors="replace")
+    lines = [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
+    rows = []
+    for number, line in lines:
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise ValueError("expected a JSON object with an integer 'step'")
+        except ValueError as e:
+            if number == lines[-1][0] and not text.endswith("\n"):
+                print(f"warning: {path}: its last line ({number}) is cut short (a run stopped "
+                      "while writing it): dropped", file=sys.stderr)
+                break
+            raise ConfigError(f"{path}: line {number} is damaged ({e})") from e
+        rows.append(row)
+    return rows

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from glrnn.config import Config, ConfigError, from_dict
+from glrnn.files import write_text_atomic
 from glrnn.tokenizer import Tokenizer, from_description
 
 CONFIG = "config.json"
 LATEST = "latest"
+RUN_DIR_OPTIONS = "train.out_dir/train.name"  # the options that name a run directory
 
 
 def default_run_name(prefix: str) -> str:
@@ -39,20 +41,31 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _read_record(path: Path) -> dict[str, Any]:
+    """The JSON of ``config.json``; ConfigError if it is not what ``write_config`` writes."""
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as e:  # not JSON, not UTF-8
+        raise ConfigError(f"{path} is damaged ({e})") from e
+    if not isinstance(record, dict) or not {"config", "tokenizer"} <= record.keys():
+        raise ConfigError(f"{path} is damaged (expected an object with 'config' and "
+                          "'tokenizer')")
+    return record
+
+
 def write_config(run_dir: Path, cfg: Config, tokenizer: Tokenizer) -> None:
     """Write ``config.json``; if the run already has one it must hold the same config."""
     record = {"config": dataclasses.asdict(cfg), "tokenizer": tokenizer.describe()}
     path = run_dir / CONFIG
     if path.exists():
-        old = _flatten(json.loads(path.read_text()))
+        old = _flatten(_read_record(path))
         new = _flatten(json.loads(json.dumps(record)))
         changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if changed:
             raise ConfigError(f"{run_dir} holds a run with a different config ({', '.join(changed)}"
                               "): resume it unchanged or pick another --train.name")
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def read_config(run_dir: str | Path) -> tuple[Config, Tokenizer]:
@@ -60,13 +73,26 @@ def read_config(run_dir: str | Path) -> tuple[Config, Tokenizer]:
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir}: not a run directory (no {CONFIG})")
-    record = json.loads(path.read_text())
-    return from_dict(Config, record["config"]), from_description(record["tokenizer"])
+    record = _read_record(path)
+    try:
+        return from_dict(Config, record["config"]), from_description(record["tokenizer"])
+    except (TypeError, AttributeError, ValueError, KeyError) as e:  # a value of the wrong kind
+        raise ConfigError(f"{path} is damaged ({type(e).__name__}: {e})") from e
+
+
+def latest_link(out_dir: Path) -> Path:
+    """``out_dir/latest``; ConfigError if something other than a link stands there."""
+    link = out_dir / LATEST
+    if link.exists() and not link.is_symlink():
+        raise ConfigError(f"{link} is a {'folder' if link.is_dir() else 'file'}, not the link to "
+                          "the newest run that glrnn keeps there: move it away or pick another "
+                          "--train.out-dir")
+    return link
 
 
 def point_latest(run_dir: Path) -> None:
     """Make ``run_dir.parent/latest`` a symlink to ``run_dir`` (replaced atomically)."""
-    link = run_dir.parent / LATEST
+    link = latest_link(run_dir.parent)
     tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run_dir.name, target_is_directory=True)
