@@ -63,6 +63,7 @@ CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
 BLOCKS = ("prenorm", "hawk", "griffin")
+FEATURE_MAPS = ("identity", "elu")  # gateloop_qkv's map of q and k (glrnn/mixers/gateloop_qkv.py)
 GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one attention block
 
 
@@ -125,9 +126,13 @@ class GateLoopQKVConfig:
     a_min: float = 0.9
     a_max: float = 0.999
     max_phase: float = math.pi / 10  # initial phases spread evenly on [0, max_phase]
+    # applied to q and k: "identity" (the paper's) or "elu" (elu + 1 > 0: every stored value
+    # enters a read with a positive weight)
+    feature_map: str = "identity"
 
     def __post_init__(self) -> None:
         _check_positive_int("model.gateloop_qkv.heads", self.heads)
+        check_choice("model.gateloop_qkv.feature_map", self.feature_map, FEATURE_MAPS)
         for name in ("key_width", "value_width"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 0, f"model.gateloop_qkv.{name}", value,

@@ -50,7 +50,8 @@ def _gateloop_qkv(cfg: ModelConfig) -> nn.Module:
     g = cfg.gateloop_qkv
     return GateLoopQKV(d_model=cfg.d_model, heads=g.heads, key_width=g.key_width,
                        value_width=g.value_width, phase=g.phase, a_min=g.a_min, a_max=g.a_max,
-                       max_phase=g.max_phase, scan_method=cfg.scan_method,
+                       max_phase=g.max_phase, feature_map=g.feature_map,
+                       scan_method=cfg.scan_method,
                        chunk_size=cfg.chunk_size)
 
 

@@ -4,7 +4,7 @@ matrix-valued state per head, with data-controlled complex state transitions.
 
 Per head (``heads`` of them, key width K, value width V), from x_t [D] through one fused matmul:
 
-    q_t = W_q x_t / √K,   k_t = W_k x_t,   v_t = W_v x_t           R^K, R^K, R^V
+    q_t = φ(W_q x_t) / √K,   k_t = φ(W_k x_t),   v_t = W_v x_t     R^K, R^K, R^V
     |a_t| = σ(W_m x_t + b_m)                                       magnitude activation: |a| < 1
     arg a_t = W_θ x_t + b_θ                                        phase activation: identity
     H_t = diag(a_t) H_{t−1} + k_t v_tᵀ,   y_t = Re(q_tᵀ H_t)          H_t ∈ C^{K×V}
@@ -13,9 +13,13 @@ Per head (``heads`` of them, key width K, value width V), from x_t [D] through o
 The recurrence runs in :func:`glrnn.scan.gated_linear_attention` (chunked, associative or
 sequential by ``scan_method``; ``step`` is its one-step form), fed log|a_t| = −softplus(−m_t),
 which stays finite however small |a_t| gets. ``phase=False`` drops W_θ and b_θ: real decays,
-a real state (half the work of the complex one). The per-head LayerNorm is the paper's
-GroupNorm with one group per head (mean and variance over each head's V outputs, a scale and an
-offset per channel); the output gate is SiLU as in the paper's code.
+a real state (half the work of the complex one). The feature map φ is the identity in the paper;
+``feature_map="elu"`` takes φ(x) = elu(x) + 1 > 0 (Katharopoulos et al. 2020), so that every
+stored value enters a read with a positive weight: y_t is then a positive mixture of the values
+written so far, which a recall task can use from the first steps (docs/RESULTS.md: MQAR).
+The per-head LayerNorm is the paper's GroupNorm with one group per head (mean and variance
+over each head's V outputs, a scale and an offset per channel); the output gate is SiLU as in
+the paper's code.
 
 Initialisation (our choice, as the vector ``gateloop`` does for its forget gate): b_m puts |a|
 at x = 0 on [a_min, a_max] with memory time-scales 1/(1 − |a|) spread log-uniformly over each
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -47,6 +52,9 @@ from glrnn.params import with_role
 from glrnn.scan import gated_linear_attention, gla_step, segment_resets, transition
 
 NORM_EPS = 1e-5
+# glrnn.config.FEATURE_MAPS names these
+FEATURE_MAPS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "identity": lambda x: x, "elu": lambda x: nn.elu(x) + 1}
 
 
 def transition_bias_init(heads: int, width_k: int, a_min: float, a_max: float,
@@ -81,6 +89,7 @@ class GateLoopQKV(nn.Module):
     a_min: float = 0.9
     a_max: float = 0.999
     max_phase: float = math.pi / 10
+    feature_map: str = "identity"
     scan_method: str = "auto"
     chunk_size: int = 64
 
@@ -128,8 +137,9 @@ class GateLoopQKV(nn.Module):
         pre = [(t.astype(jnp.float32) + b).reshape(heads) for t, b in
                zip(transitions, jnp.split(self.b_a, len(transitions)), strict=True)]
         log_a = -jax.nn.softplus(-pre[0])
-        return (q.reshape(heads) / math.sqrt(width_k), k.reshape(heads), v.reshape(heads),
-                log_a, pre[1] if self.phase else None, gate)
+        feature = FEATURE_MAPS[self.feature_map]
+        return (feature(q.reshape(heads)) / math.sqrt(width_k), feature(k.reshape(heads)),
+                v.reshape(heads), log_a, pre[1] if self.phase else None, gate)
 
     def _output(self, y: jax.Array, gate: jax.Array) -> jax.Array:
         """y [..., heads, V] (float32), gate [..., heads·V] -> [..., D] in the gate's dtype."""
