@@ -15,9 +15,9 @@ import tyro
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import Config
 from glrnn.train import TrainingDiverged, train
+from glrnn.train.distributed import PeerFailed, initialize_distributed
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
 from glrnn.train.run import default_run_name
-from glrnn.train.sharding import initialize_distributed
 
 
 def parse(argv: Sequence[str]) -> Config:
@@ -33,12 +33,14 @@ def parse(argv: Sequence[str]) -> Config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    initialize_distributed()
     try:
+        initialize_distributed()
         cfg = parse(sys.argv[1:] if argv is None else argv)
         train(cfg)
     except (*USER_ERRORS, TrainingDiverged) as e:
         return report(e)
+    except PeerFailed as e:  # another process of the job reported why
+        return e.status
     return 0
 
 

@@ -1,13 +1,15 @@
 """Decoding speed: constant time and memory per token, whatever the context.
 
     python bench/decode.py [--recipe stdlib-bytes] [--tokens 512] [--chunk 64]
+                           [--contexts 64 1024 16384 65536]
 
 Uses the recipe's model with random parameters (speed does not depend on their values):
 
 1. tokens/s of greedy decoding at batch 1 and batch 64 (``Generator.decode``: ``step`` inside a
    compiled ``lax.scan`` of ``chunk`` tokens);
-2. time per token and memory after prefilling contexts of 64, 1k, 16k and 64k tokens: the
-   carry's bytes and the decode loop's XLA temporaries, which do not grow with the context;
+2. time per token and memory after prefilling contexts of 64, 1k, 16k and 64k tokens (or
+   ``--contexts``): the carry's bytes and the decode loop's XLA temporaries, which do not grow
+   with the context;
 3. the alternative without a carry: re-running the whole 1k-token prefix through the parallel
    model for every new token, and the speed-up of the carry over it.
 """
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="stdlib-bytes")
     parser.add_argument("--tokens", type=int, default=512)
     parser.add_argument("--chunk", type=int, default=64)
+    parser.add_argument("--contexts", type=int, nargs="+", default=[64, 1024, 16384, 65536])
     args = parser.parse_args()
 
     cfg = load_recipe(args.recipe).model
@@ -68,7 +71,7 @@ def main() -> None:
     decode_fn = jax.jit(generator._decode_fn, static_argnames=("settings",))
     print("\n| context | ms per token | carry KB | decode temp KB |\n|---|---|---|---|")
     per_token = {}
-    for context in (64, 1024, 16384, 65536):
+    for context in args.contexts:
         prompt = rng.integers(0, cfg.vocab_size, (1, context)).astype(np.int32)
         logits, carry = generator.prefill(prompt, np.ones_like(prompt))
         per_token[context] = decode_seconds(generator, logits, carry, args.tokens)
@@ -76,7 +79,9 @@ def main() -> None:
                                settings=GREEDY).compile().memory_analysis()
         print(f"| {context:,} | {per_token[context] * 1e3:.4f} | {tree_bytes(carry) / 1024:.1f} | "
               f"{temp.temp_size_in_bytes / 1024:.1f} |", flush=True)
-    print(f"\ntime per token at 64k / at 64: {per_token[65536] / per_token[64]:.3f}")
+    longest, shortest = max(args.contexts), min(args.contexts)
+    print(f"\ntime per token at {longest:,} / at {shortest:,}: "
+          f"{per_token[longest] / per_token[shortest]:.3f}")
 
     prefix = jnp.asarray(rng.integers(0, cfg.vocab_size, (1, 1024)).astype(np.int32))
     forward = jax.jit(lambda p, t: model.apply({"params": p}, t)[0][:, -1])

@@ -3,6 +3,7 @@
     pip install --no-deps flax-gated-linear-rnn==1.0.3 recurrentgemma==1.0.1   # the peers
     pip install jaxtyping                                     # (the "bench" extra's versions)
     python bench/mixers.py [--lengths 1024 4096] [--batch 8] [--width 256] [--repeats 3]
+                           [--mixers lru gateloop ...]   # default: every registered mixer
 
 Every mixer in ``glrnn.mixers.MIXERS`` (so mixers added later are picked up) runs as one layer
 of width 256 (state width 256) on x [B, L, 256], in the same process as the peers at the same
@@ -60,18 +61,21 @@ def glrnn_layer(name: str, cfg: ModelConfig, x: jax.Array) -> Layer:
     return Layer(name, params, lambda p, x: module.apply({"params": p}, x)[0])
 
 
-def glrnn_layers(width: int, heads: int, length: int, x: jax.Array) -> list[Layer]:
-    """Every registered mixer (attention: global over the whole length), plus GateLoop's true
-    recurrence and attention with a sliding window of 256."""
+def glrnn_layers(width: int, heads: int, length: int, x: jax.Array,
+                 mixers: list[str]) -> list[Layer]:
+    """The registered ``mixers`` (attention: global over the whole length), plus GateLoop's
+    true recurrence and attention with a sliding window of 256 when those mixers are in."""
     base = {"d_model": width, "d_state": width, "rglru": RGLRUConfig(gate_blocks=heads),
             "attention": AttentionConfig(heads=heads, max_len=length)}
     layers = [glrnn_layer(f"glrnn {name}", ModelConfig(mixer=name, **base), x)
-              for name in MIXERS]
-    layers.append(glrnn_layer("glrnn gateloop (true recurrence)", ModelConfig(
-        mixer="gateloop", gateloop=GateLoopConfig(recurrent=True), **base), x))
-    window = {**base, "attention": AttentionConfig(heads=heads, window=256, max_len=length)}
-    layers.append(glrnn_layer("glrnn attention (window 256)", ModelConfig(mixer="attention",
-                                                                          **window), x))
+              for name in mixers]
+    if "gateloop" in mixers:
+        layers.append(glrnn_layer("glrnn gateloop (true recurrence)", ModelConfig(
+            mixer="gateloop", gateloop=GateLoopConfig(recurrent=True), **base), x))
+    if "attention" in mixers:
+        window = {**base, "attention": AttentionConfig(heads=heads, window=256, max_len=length)}
+        layers.append(glrnn_layer("glrnn attention (window 256)",
+                                  ModelConfig(mixer="attention", **window), x))
     return layers
 
 
@@ -173,6 +177,9 @@ def main() -> None:
                         help="RG-LRU gate blocks (both sides) and attention heads")
     parser.add_argument("--repeats", type=int, default=5,
                         help="rounds; each layer's fastest round is reported")
+    parser.add_argument("--mixers", nargs="+", default=list(MIXERS), choices=list(MIXERS),
+                        help="glrnn's mixers to build (gateloop and rglru always are: the "
+                        "checks against the peers need them)")
     parser.add_argument("--only", nargs="*", default=None,
                         help="time only the layers whose name contains one of these")
     args = parser.parse_args()
@@ -185,7 +192,8 @@ def main() -> None:
     for length in args.lengths:
         x = jax.random.normal(jax.random.key(1), (args.batch, length, args.width))
         layers = {layer.name: layer for layer in [
-            *glrnn_layers(args.width, args.heads, length, x),
+            *glrnn_layers(args.width, args.heads, length, x,
+                          [m for m in MIXERS if m in {*args.mixers, "gateloop", "rglru"}]),
             *recurrentgemma_layers(args.width, args.heads, x),
             *peer_gateloop_layers(args.width)]}
         check_same_functions(layers, x)

@@ -13,9 +13,11 @@ import numpy as np
 
 
 def machine() -> str:
-    """One line naming the processor, the devices and the jax version."""
+    """One line naming the processor, the devices (and their kind: the card) and the jax
+    version."""
     return (f"{platform.processor() or platform.machine()}, {jax.device_count()} "
-            f"{jax.default_backend()} device(s), jax {jax.__version__}")
+            f"{jax.default_backend()} device(s) ({jax.devices()[0].device_kind}), "
+            f"jax {jax.__version__}")
 
 
 def compile_call(fn: Callable[..., Any], *args: Any,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from glrnn.config import ConfigError
+from glrnn.config import ConfigError, exit_status
 
 # a bad value or file, a missing one, Ctrl-C
 USER_ERRORS = (ConfigError, FileNotFoundError, KeyboardInterrupt)
@@ -14,6 +14,4 @@ def report(error: BaseException) -> int:
     """Print ``error: ...`` (``error: interrupted`` for a bare Ctrl-C); return 2 for a bad
     value, 130 for Ctrl-C, 1 for anything else."""
     print(f"error: {str(error) or 'interrupted'}", file=sys.stderr)
-    if isinstance(error, KeyboardInterrupt):
-        return 130
-    return 2 if isinstance(error, ConfigError) else 1
+    return exit_status(error)

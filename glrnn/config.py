@@ -22,6 +22,14 @@ class ConfigError(Exception):
     """
 
 
+def exit_status(error: BaseException) -> int:
+    """What a command exits with after ``error``: 2 for a bad value, 130 for Ctrl-C, 1 for
+    anything else."""
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    return 2 if isinstance(error, ConfigError) else 1
+
+
 def check(ok: bool, name: str, value: object, allowed: str) -> None:
     """Raise ``ConfigError("name=value: expected allowed")`` unless ``ok``."""
     if not ok:

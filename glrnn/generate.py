@@ -233,7 +233,8 @@ def zero_carry(model: LanguageModel, params: Params, batch_size: int) -> Any:
 
 def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:
     """(config, tokenizer, model, params of the newest readable checkpoint, its step) of a
-    language model's run; ConfigError for a classifier's run or one with no readable
+    language model's run, the params on this process's first device whatever devices and
+    processes wrote them; ConfigError for a classifier's run or one with no readable
     checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -250,6 +251,9 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
         abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
+        here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
+                                abstract)
         step, params = checkpoints.newest_readable(
             lambda step: checkpoints.restore_params(step, abstract)[0])
     finally:

@@ -59,7 +59,7 @@ def test_sharded_step_equals_single_device_step():
             mesh = make_mesh(fsdp)
             p = place(params, state_shardings(params, mesh))
             o = place(opt_state, state_shardings(opt_state, mesh))
-            b = shard_batch(batch, batch_sharding(mesh))
+            b = shard_batch(batch, batch_sharding(mesh), len(batch))
             assert len(b.sharding.device_set) == 4 and b.addressable_shards[0].data.shape[0] == 2
             if fsdp == 2:
                 kernel = p["backbone"]["blocks_0"]["channel_mixer"]["up"]["kernel"]
@@ -76,7 +76,8 @@ def test_checkpoint_moves_between_device_counts(tmp_path):
         mesh = make_mesh(FSDP)
         p = place(params, state_shardings(params, mesh))
         o = place(opt_state, state_shardings(opt_state, mesh))
-        p, o, _, _, _, _ = step(p, o, {}, shard_batch(batch, batch_sharding(mesh)), key)
+        b = shard_batch(batch, batch_sharding(mesh), len(batch))
+        p, o, _, _, _, _ = step(p, o, {}, b, key)
         ckpt = Checkpoints(DIR)
         ckpt.save(1, p, o, {"step": 1})
         ckpt.close()

@@ -39,8 +39,8 @@ class Rigged:
     def restore(self, state: dict) -> None:
         self.data.restore(state)
 
-    def train_batch(self, step: int) -> np.ndarray:
-        batch = self.data.train_batch(step)
+    def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
+        batch = self.data.train_batch(step, rows)
         if step == self.at and self.action == "interrupt":
             raise KeyboardInterrupt
         if step == self.at:

@@ -54,9 +54,9 @@ class AudioData:
                                     np.uint16))
         return np.concatenate(parts) if parts else np.zeros(0, np.uint16)
 
-    def train_batch(self, step: int) -> np.ndarray:
+    def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
         return train_batch(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len,
-                           self.cfg.seed, step)
+                           self.cfg.seed, step, rows)
 
     def val_batches(self) -> list[np.ndarray]:
         size = self.cfg.batch_size

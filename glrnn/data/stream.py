@@ -75,7 +75,7 @@ def stream_source(cfg: DataConfig) -> Any:
 
 
 class StreamingTextData:
-    """The training-data protocol over a stream: ``train_batch(step)`` (consecutive steps),
+    """The training-data protocol over a stream: ``train_batch(step, rows)`` (consecutive steps),
     ``state()``, ``restore(state)``, ``val_batches()``, ``tokenizer``."""
 
     def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
@@ -148,10 +148,12 @@ class StreamingTextData:
         out, self.buffer = self.buffer[:window], self.buffer[window:]
         return out
 
-    def train_batch(self, step: int) -> np.ndarray:
-        """[batch_size, seq_len + 1] int32: the next windows (``step`` only names the batch)."""
+    def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
+        """[batch_size, seq_len + 1] int32: the next windows (``step`` only names the batch);
+        ``rows`` of them, but every window is read: a stream has no shortcut to its rows, and
+        every process keeps the same position."""
         del step
-        return np.asarray([self._window() for _ in range(self.cfg.batch_size)], np.int32)
+        return np.asarray([self._window() for _ in range(self.cfg.batch_size)], np.int32)[rows]
 
     def val_batches(self) -> list[np.ndarray]:
         size = self.cfg.batch_size

@@ -220,11 +220,11 @@ def window_count(n_tokens: int, seq_len: int) -> int:
 
 
 def train_batch(tokens: np.ndarray, batch_size: int, seq_len: int, seed: int,
-                step: int) -> np.ndarray:
+                step: int, rows: slice = slice(None)) -> np.ndarray:
     """[batch_size, seq_len + 1] int32 windows of ``tokens`` at random offsets fixed by
-    (seed, step)."""
+    (seed, step); only the windows ``rows`` of them are read (a process's share)."""
     rng = np.random.default_rng((seed, step))
-    offsets = rng.integers(0, len(tokens) - seq_len, size=batch_size)
+    offsets = rng.integers(0, len(tokens) - seq_len, size=batch_size)[rows]
     return tokens[offsets[:, None] + np.arange(seq_len + 1)].astype(np.int32)
 
 
@@ -261,10 +261,10 @@ class TextData:
         self.val = validation_windows(val_tokens, cfg.seq_len, cfg.val_windows)
         self.n_train_docs, self.n_val_docs = len(train_docs), len(val_docs)
 
-    def train_batch(self, step: int) -> np.ndarray:
-        """[batch_size, seq_len + 1] int32: the batch of training step ``step``."""
+    def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
+        """[batch_size, seq_len + 1] int32: the batch of training step ``step`` (its ``rows``)."""
         return train_batch(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len,
-                           self.cfg.seed, step)
+                           self.cfg.seed, step, rows)
 
     def state(self) -> dict:
         """The data position: nothing beyond the step (batches are a function of it)."""

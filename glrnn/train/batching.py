@@ -38,17 +38,19 @@ def bucket_length(longest: int, limit: int) -> int:
     return min(limit, max(16, 1 << max(0, int(longest) - 1).bit_length()))
 
 
-def cut_to_length(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def cut_to_length(batch: dict[str, np.ndarray],
+                  whole: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """``batch`` (inputs [B, L, ...], lengths [B], labels [B] or [B, L, ...], optionally inputs2,
     lengths2, and positions [B, P] with labels [B, P, ...] at them) with its position axis cut
     to :func:`bucket_length` of its longest sequence; every position cut off is padding (and
-    carries no label)."""
-    out = dict(batch)
+    carries no label). ``whole``: the lengths (and lengths2) of the whole batch when ``batch``
+    holds some of its rows (one process's), so that every process cuts alike."""
+    out, whole = dict(batch), batch if whole is None else whole
     for inputs, lengths in (("inputs", "lengths"), ("inputs2", "lengths2")):
         if inputs not in batch:
             continue
         limit = batch[inputs].shape[1]
-        keep = bucket_length(batch[lengths].max(), limit)
+        keep = bucket_length(whole[lengths].max(), limit)
         out[inputs] = batch[inputs][:, :keep]
         if inputs == "inputs" and batch["labels"].ndim > 1 and "positions" not in batch:
             out["labels"] = batch["labels"][:, :keep]

@@ -25,9 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from glrnn.config import ConfigError
 from glrnn.files import check_folder
+from glrnn.train.distributed import is_writer
 
 CHECKPOINTS = "checkpoints"
 UNREADABLE = "unreadable-checkpoints"  # RUN/UNREADABLE/<step>: steps a resumed run set aside
@@ -49,11 +51,18 @@ def key_from_json(data: list[int]) -> jax.Array:
     return jax.random.wrap_key_data(np.asarray(data, np.uint32))
 
 
+@jax.jit
+def _finite(arrays: list[jax.Array]) -> list[jax.Array]:
+    """Whether each array is free of NaN and inf: one program for all of them (op by op, the
+    processes of a job running arrays sharded across them stall on each other)."""
+    return [jnp.isfinite(x).all() for x in arrays]
+
+
 def first_nonfinite(tree: Any) -> str | None:
     """The path of the first floating-point leaf of ``tree`` holding NaN or inf, or None."""
     leaves = [(path, x) for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]
               if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-    finite = jax.device_get([jnp.isfinite(x).all() for _, x in leaves])
+    finite = jax.device_get(_finite([x for _, x in leaves]))
     bad = [jax.tree_util.keystr(path) for (path, _), ok in zip(leaves, finite, strict=True)
            if not ok]
     return bad[0] if bad else None
@@ -141,7 +150,8 @@ class Checkpoints:
         """``(step, restore(step))`` for the newest step that ``restore`` reads without error;
         each newer step (damaged, or not this model's) is named on stderr with why. With
         ``set_aside`` (a run that will save those steps again) they are moved to
-        ``RUN/unreadable-checkpoints/``. ConfigError if no step can be read."""
+        ``RUN/unreadable-checkpoints/`` (by process 0 of a job; every process then sees them
+        gone). ConfigError if no step can be read."""
         unreadable = []
         for step in sorted(self.steps(), reverse=True):
             try:
@@ -154,6 +164,8 @@ class Checkpoints:
                 print(f"warning: checkpoint step {bad} cannot be read ({why}): skipped, using "
                       f"step {step}{moved}", file=sys.stderr)
             if set_aside and unreadable:
+                if jax.process_count() > 1:  # process 0 has moved them
+                    multihost_utils.sync_global_devices("glrnn: unreadable steps set aside")
                 self.manager.reload()
             return step, value
         raise ConfigError(f"{self.directory}: no checkpoint can be read ("
@@ -170,8 +182,9 @@ class Checkpoints:
         while target.exists():
             n += 1
             target = target.with_name(f"{step}.{n}")
-        target.parent.mkdir(exist_ok=True)
-        (self.directory / str(step)).rename(target)
+        if is_writer():
+            target.parent.mkdir(exist_ok=True)
+            (self.directory / str(step)).rename(target)
         return target
 
     def close(self) -> None:

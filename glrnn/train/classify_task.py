@@ -31,6 +31,7 @@ from glrnn.files import write_text_atomic
 from glrnn.models import Classifier
 from glrnn.train.batching import cut_to_length, epoch_batches
 from glrnn.train.confusion import confusion_report
+from glrnn.train.distributed import is_writer
 from glrnn.train.task import ModelState, Params
 from glrnn.train.variables import apply_model, init_variables
 
@@ -159,14 +160,20 @@ class ClassifyTask:
         nats, valid = label_nats(logits, batch["labels"])
         return nats.sum() / jnp.maximum(valid.sum(), 1), model_state
 
-    def train_batch(self, step: int) -> Batch:
+    def train_batch(self, step: int, rows: slice = slice(None)) -> Batch:
         epoch, index = divmod(step - 1, self.steps_per_epoch)
+        train = self.data.splits["train"]
         if self._epoch[0] != epoch:
-            lengths = self.data.splits["train"].lengths if self.bucket else None
+            lengths = train.lengths if self.bucket else None
             self._epoch = (epoch, epoch_batches(self.examples, self.batch_size,
                                                 self.cfg.data.seed, epoch, lengths))
-        batch = self.sets["train"].batch(self._epoch[1][index])
-        return cut_to_length(batch) if self.bucket else batch
+        whole = self._epoch[1][index]
+        batch = self.sets["train"].batch(whole[rows])
+        if not self.bucket:
+            return batch
+        lengths = {name: getattr(train, name)[whole] for name in ("lengths", "lengths2")
+                   if getattr(train, name) is not None}
+        return cut_to_length(batch, lengths)
 
     def epoch(self, step: int) -> float:
         """Epochs done after training step ``step``."""
@@ -226,10 +233,13 @@ class ClassifyTask:
         """Nothing to restore (see ``state``)."""
 
     def finish(self, run_dir: Path, params: Params, model_state: ModelState) -> dict[str, float]:
-        """Score the test split (or val), write report.json and plots/confusion.png."""
+        """Score the test split (or val), write report.json and plots/confusion.png (process
+        0 of a job; every process scores)."""
         name = "test" if "test" in self.data.splits else "val"
         examples = self.sets[name]
         out, predictions = self.figures(params, model_state, examples, name)
+        if not is_writer():
+            return out
         title = f"{self.info.name}: {name} accuracy {out[f'{name}_acc']:.4f}"
         report = {"split": name, "examples": len(examples), **out, **confusion_report(
             examples.split.labels, predictions, self.info.n_classes, self.info.class_names,

@@ -72,10 +72,10 @@ def model_flops_per_token(cfg: ModelConfig, seq_len: int | None = None) -> float
 
 
 @functools.cache
-def measure_peak_flops(size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of the best of ``repeats`` float32 ``size``×``size`` matmuls on the default
+def measure_peak_flops(size: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+    """FLOP/s of the best of ``repeats`` ``size``×``size`` matmuls in ``dtype`` on the default
     device (measured once per process)."""
-    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    a = jax.random.normal(jax.random.key(0), (size, size), dtype)
     matmul = jax.jit(lambda x: x @ x)
     matmul(a).block_until_ready()
     best = float("inf")

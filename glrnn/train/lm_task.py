@@ -97,8 +97,8 @@ class LMTask:
     def init_variables(self, key: jax.Array) -> tuple[Params, Any, ModelState]:
         return init_variables(self.model, key, jnp.zeros((1, self.cfg.data.seq_len), jnp.int32))
 
-    def train_batch(self, step: int) -> np.ndarray:
-        return self.data.train_batch(step)
+    def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
+        return self.data.train_batch(step, rows)
 
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
         return evaluate(self._eval_step, params, model_state, self.data.val_batches(),

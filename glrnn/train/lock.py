@@ -22,10 +22,11 @@ LOCK = ".lock"
 class RunLock:
     """Makes ``run_dir`` if it is missing and owns it until :meth:`release`; ConfigError naming
     the owner's PID if another live process holds it. With ``hold=False`` (the other processes
-    of a multi-process run, whose process 0 holds it) it only makes the directory."""
+    of a multi-process run, whose process 0 holds it) it only makes the directory, and never
+    removes it."""
 
     def __init__(self, run_dir: Path, hold: bool = True) -> None:
-        self.run_dir, self.made, self.fd = run_dir, not run_dir.exists(), None
+        self.run_dir, self.made, self.fd = run_dir, hold and not run_dir.exists(), None
         make_folder(run_dir, RUN_DIR_OPTIONS)
         if not hold:
             return

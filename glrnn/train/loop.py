@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 from tqdm import tqdm
 
 from glrnn.config import Config, ConfigError, check
@@ -38,6 +39,7 @@ from glrnn.train.checkpoint import (
     unreadable_because,
 )
 from glrnn.train.classify_task import ClassifyTask
+from glrnn.train.distributed import is_writer, start_together
 from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
 from glrnn.train.lm_task import LMTask
 from glrnn.train.lock import RunLock
@@ -55,6 +57,7 @@ from glrnn.train.run import (
 from glrnn.train.sharding import (
     batch_sharding,
     check_batch,
+    local_rows,
     make_mesh,
     place,
     shard_batch,
@@ -170,30 +173,26 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
 def train(cfg: Config, data: Any = None) -> TrainResult:
     """Train ``cfg`` in ``OUT/NAME``, resuming from its newest readable checkpoint if any.
     Everything is checked before the run directory is made or ``OUT/latest`` moves, and the
-    directory is locked while the run trains (glrnn/train/lock.py)."""
-    if not cfg.train.name:
-        cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
-    run_dir = run_dir_of(cfg).absolute()
-    latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
-    task = make_task(cfg, data)
-    cfg = resolve_steps(cfg, task)
-    state = _initial_state(cfg, task)
-    tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
-    lock = RunLock(run_dir, hold=jax.process_index() == 0)
-    try:
-        write_config(run_dir, cfg, tokenizer)
-        metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb)
+    directory is locked while the run trains (glrnn/train/lock.py). Every process of a job
+    calls it alike and their start-ups agree (glrnn/train/distributed.py); process 0 writes
+    the run directory's files."""
+    started = start_together(lambda: _start(cfg, data), config_of=lambda s: s.cfg,
+                             undo=Started.abandon)
+    cfg, task, run_dir, state, metrics = (started.cfg, started.task, started.run_dir,
+                                          started.state, started.metrics)
+    try:  # orbax's manager: every process of a job at once (it syncs them)
         checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
                                   keep_best=cfg.train.keep_best, metric=task.best_metric,
                                   higher=task.best_higher)
     except BaseException:
-        lock.abandon()
+        started.abandon()
         raise
     try:
-        point_latest(run_dir)
+        if is_writer():
+            point_latest(run_dir)
         if checkpoints.latest_step() is not None:
             state = _resume(state, checkpoints, task)
-            tqdm.write(f"resuming {run_dir} from step {state.step}")
+            _say(f"resuming {run_dir} from step {state.step}")
         metrics.drop_after(state.step)
         state, figures = _run(cfg, task, state, checkpoints, metrics, run_dir)
         checkpoints.manager.wait_until_finished()
@@ -204,9 +203,9 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     finally:
         checkpoints.close()
         metrics.close()
-        lock.release()
-    print(f"run directory: {run_dir}  (step {state.step}, {task.describe(figures)}); "
-          f"curves: python -m glrnn.plot {run_dir}", flush=True)
+        started.lock.release()
+    _say(f"run directory: {run_dir}  (step {state.step}, {task.describe(figures)}); "
+         f"curves: python -m glrnn.plot {run_dir}")
     return TrainResult(run_dir, state.step, figures)
 
 
@@ -217,6 +216,59 @@ def _last_checkpoint(checkpoints: Checkpoints) -> str:
         return f"no checkpoint was saved in {checkpoints.directory} yet"
     return (f"the last good checkpoint is step {step} in {checkpoints.directory} (the same "
             "command resumes from it)")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run ready to train: its resolved config, task, directory (locked by process 0),
+    fresh state and metrics log."""
+
+    cfg: Config
+    task: Task
+    run_dir: Path
+    state: State
+    lock: RunLock
+    metrics: MetricsLog
+
+    def abandon(self) -> None:
+        """Let go of the run directory (removed if this start made it): the start failed
+        after it, here or in another process of the job."""
+        self.metrics.close()
+        self.lock.abandon()
+
+
+def _start(cfg: Config, data: Any) -> Started:
+    """The start-up work, all of it before anything is trained and none of it talking to the
+    other processes of a job: the run directory's place, the mesh (the batch checked against
+    it), the task and its data, the resolved config, the fresh state on the mesh; then the run
+    directory, locked by process 0, with its config.json (process 0 writes it) and the metrics
+    log."""
+    if not cfg.train.name:
+        cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
+    run_dir = run_dir_of(cfg).absolute()
+    latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
+    mesh = make_mesh(cfg.train.fsdp)
+    check_batch(cfg.data.batch_size, mesh)
+    task = make_task(cfg, data)
+    cfg = resolve_steps(cfg, task)
+    state = _initial_state(cfg, task, mesh)
+    tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
+    writer = is_writer()
+    lock = RunLock(run_dir, hold=writer)
+    try:
+        if writer:
+            write_config(run_dir, cfg, tokenizer)
+        metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb, writer=writer)
+    except BaseException:
+        lock.abandon()
+        raise
+    return Started(cfg, task, run_dir, state, lock, metrics)
+
+
+def _say(line: str) -> None:
+    """A line beside the progress bar, from process 0 only."""
+    if is_writer():
+        tqdm.write(line)
 
 
 @dataclass
@@ -236,7 +288,7 @@ class State:
     best: dict[str, float] = field(default_factory=dict)  # {"step": s, "value": v}
 
 
-def _initial_state(cfg: Config, task: Task) -> State:
+def _initial_state(cfg: Config, task: Task, mesh: Mesh) -> State:
     """Fresh parameters, optimizer and model state, placed on the mesh."""
     init_key, dropout_key = jax.random.split(jax.random.key(cfg.train.seed))
     params, roles, model_state = task.init_variables(init_key)
@@ -249,8 +301,6 @@ def _initial_state(cfg: Config, task: Task) -> State:
             raise ConfigError(f"train.init_from={cfg.train.init_from!r}: {e}") from e
     optimizer = make_optimizer(cfg.optim, cfg.train.steps, roles)
     opt_state = optimizer.init(params)
-    mesh = make_mesh(cfg.train.fsdp)
-    check_batch(cfg.data.batch_size, mesh)
     put = lambda tree: place(tree, state_shardings(tree, mesh))  # noqa: E731
     return State(put(params), put(opt_state), put(model_state), 0, dropout_key, 0.0, optimizer,
                  mesh)
@@ -290,17 +340,21 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
     batches = batch_sharding(state.mesh)
     language = task.unit == "tok"
     flops_per_token = model_flops_per_token(cfg.model, cfg.data.seq_len) if language else 0.0
-    peak = measure_peak_flops() if language else 0.0
+    writer = is_writer()  # process 0 alone measures the peak, logs and draws the bar
+    peak = measure_peak_flops() if language and writer else 0.0
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
     window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
     val: dict[str, float] = {}
     best, step = dict(state.best), state.step
     rate_name = "tokens_per_s" if language else "examples_per_s"
-    bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True)
+    rows = local_rows(batches, cfg.data.batch_size)  # this process's share of every batch
+    bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True,
+               disable=not writer)
     try:
         for step in range(state.step + 1, cfg.train.steps + 1):
-            batch = jax.tree.map(lambda x: shard_batch(x, batches), task.train_batch(step))
+            batch = jax.tree.map(lambda x: shard_batch(x, batches, cfg.data.batch_size),
+                                 task.train_batch(step, rows))
             params, opt_state, model_state, loss, grad_norm, finite = train_step(
                 params, opt_state, model_state, batch,
                 jax.random.fold_in(state.dropout_key, step))
@@ -318,7 +372,7 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
                         f"step {step}: {what} (not finite"
                         f"{f', {in_a_row} steps in a row' if skip else ''}); "
                         f"{_last_checkpoint(checkpoints)}")
-                tqdm.write(f"step {step}: {what} (not finite): batch skipped")
+                _say(f"step {step}: {what} (not finite): batch skipped")
             window_steps += 1
             rate = window_steps * task.items_per_step / (time.perf_counter() - window_start)
             bar.set_postfix({"loss": f"{loss:.4f}", f"{task.unit}/s": f"{rate:,.0f}"},
@@ -333,19 +387,19 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
                     best = {"step": step, "value": val[task.best_metric]}
                 stale = (step - best["step"]) // cfg.train.eval_every
                 stop_early = 0 < cfg.train.patience <= stale and not last
-                tqdm.write(f"step {step}: {task.describe(val)}"
-                           + (f"; no better {task.best_metric} in {stale} evaluations: "
-                              "stopping early" if stop_early else ""))
+                _say(f"step {step}: {task.describe(val)}"
+                     + (f"; no better {task.best_metric} in {stale} evaluations: "
+                        "stopping early" if stop_early else ""))
             elapsed = state.elapsed + time.perf_counter() - clock
             if step % cfg.train.log_every == 0 or evaluated:
-                # a window of skipped steps only has no loss to report
-                losses = {"loss": float(np.mean(window_losses))} if window_losses else {}
-                extra = ({"mfu": mfu(rate, flops_per_token, peak)} if language
-                         else {"epoch": task.epoch(step)})
-                metrics.write({"step": step, **losses,
-                               "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
-                               rate_name: rate, "elapsed": elapsed, **extra,
-                               "skipped": skipped, **(val if evaluated else {})})
+                if writer:  # a window of skipped steps only has no loss to report
+                    losses = {"loss": float(np.mean(window_losses))} if window_losses else {}
+                    extra = ({"mfu": mfu(rate, flops_per_token, peak)} if language
+                             else {"epoch": task.epoch(step)})
+                    metrics.write({"step": step, **losses,
+                                   "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
+                                   rate_name: rate, "elapsed": elapsed, **extra,
+                                   "skipped": skipped, **(val if evaluated else {})})
                 window_losses, window_steps, window_start = [], 0, time.perf_counter()
             if step % cfg.train.checkpoint_every == 0 or last or stop_early:
                 checkpoints.save(step, params, opt_state,

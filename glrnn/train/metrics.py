@@ -38,15 +38,18 @@ def optional_import(module: str, package: str, flag: str) -> Any:
 
 
 class MetricsLog:
-    """Appends rows to ``RUN/metrics.jsonl``; a resumed run continues the same file."""
+    """Appends rows to ``RUN/metrics.jsonl``; a resumed run continues the same file. With
+    ``writer`` False (every process of a job but process 0) it writes nothing."""
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = False, wandb: str = "") -> None:
+    def __init__(self, run_dir: str | Path, tensorboard: bool = False, wandb: str = "",
+                 writer: bool = True) -> None:
         self.path = Path(run_dir) / METRICS
+        self.writer = writer
         self.tensorboard = self.wandb = None
-        if tensorboard:
+        if tensorboard and writer:
             tbx = optional_import("tensorboardX", "tensorboardX", "train.tensorboard")
             self.tensorboard = tbx.SummaryWriter(str(Path(run_dir) / "tb"))
-        if wandb:
+        if wandb and writer:
             wb = optional_import("wandb", "wandb", "train.wandb")
             self.wandb = wb.init(project=wandb, name=Path(run_dir).name, dir=str(run_dir),
                                  resume="allow", id=Path(run_dir).name)
@@ -54,11 +57,13 @@ class MetricsLog:
     def drop_after(self, step: int) -> None:
         """Forget rows past ``step`` (a resumed run recomputes them; a fresh start, 0, forgets
         those of a run stopped before its first checkpoint) and a last line cut short."""
-        if self.path.exists():
+        if self.writer and self.path.exists():
             rows = [row for row in read_metrics(self.path.parent) if row["step"] <= step]
             write_text_atomic(self.path, "".join(json.dumps(row) + "\n" for row in rows))
 
     def write(self, row: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         numbers = {k: v for k, v in row.items()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from glrnn.config import Config, ConfigError, from_dict
 from glrnn.files import write_text_atomic
 from glrnn.tokenizer import Tokenizer, from_description
+from glrnn.train.distributed import job_stamp
 
 CONFIG = "config.json"
 LATEST = "latest"
@@ -23,8 +23,9 @@ RUN_DIR_OPTIONS = "train.out_dir/train.name"  # the options that name a run dire
 
 
 def default_run_name(prefix: str) -> str:
-    """``prefix-YYYYmmdd-HHMMSS`` in local time."""
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``prefix-YYYYmmdd-HHMMSS`` in local time (a job's start on process 0's clock, so that
+    all its processes name the same run)."""
+    return f"{prefix}-{job_stamp()}"
 
 
 def run_dir_of(cfg: Config) -> Path:

@@ -10,13 +10,14 @@ The mesh has two axes, ``("data", "fsdp")``, over all devices (of all hosts):
   dimension (scalars, small vectors) stay replicated.
 
 ``jax.jit`` follows the shardings of its inputs, so the training step itself is unchanged: the
-loop places the state and each batch, and XLA inserts the collectives. Several hosts: see
-docs/sharding.md and :func:`initialize_distributed`.
+loop places the state and each batch, and XLA inserts the collectives. Several processes (one
+per host, or several on one machine): the mesh spans the devices of all of them, and each
+process hands over only its own rows of every batch (:func:`local_rows`, :func:`shard_batch`);
+see docs/sharding.md and glrnn/train/distributed.py.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
@@ -26,25 +27,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from glrnn.config import ConfigError, check
 
 AXES = ("data", "fsdp")
-# set by the launcher on every host of a multi-host job (see docs/sharding.md)
-COORDINATOR_ENV = "JAX_COORDINATOR_ADDRESS"
-
-
-def initialize_distributed() -> bool:
-    """``jax.distributed.initialize()`` when the environment describes a multi-host job
-    (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``, or a cluster JAX
-    detects itself such as SLURM or a Cloud TPU pod, by ``GLRNN_DISTRIBUTED=1``); a no-op on one
-    host. Call it before anything touches a device. Returns whether it initialised."""
-    if COORDINATOR_ENV in os.environ:
-        jax.distributed.initialize(
-            coordinator_address=os.environ[COORDINATOR_ENV],
-            num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
-            process_id=int(os.environ["JAX_PROCESS_ID"]))
-        return True
-    if os.environ.get("GLRNN_DISTRIBUTED") == "1":
-        jax.distributed.initialize()  # cluster auto-detection
-        return True
-    return False
 
 
 def make_mesh(fsdp: int = 1, devices: list[jax.Device] | None = None) -> Mesh:
@@ -61,10 +43,21 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch(batch_size: int, mesh: Mesh) -> None:
-    """ConfigError unless the batch splits evenly over the mesh."""
+    """ConfigError unless the batch splits evenly over the mesh (of all processes)."""
     if batch_size % mesh.size:
+        processes = jax.process_count()
+        split = f" = {processes} processes x {mesh.size // processes}" if processes > 1 else ""
         raise ConfigError(f"data.batch_size={batch_size}: expected a multiple of the device "
-                          f"count ({mesh.size})")
+                          f"count ({mesh.size}{split})")
+
+
+def local_rows(sharding: NamedSharding, batch_size: int) -> slice:
+    """The rows of a global batch of ``batch_size`` that this process's devices hold (all of
+    them for a single process): one contiguous block, as the mesh lists the devices process by
+    process."""
+    spans = [index[0].indices(batch_size)[:2]
+             for index in sharding.addressable_devices_indices_map((batch_size,)).values()]
+    return slice(min(start for start, _ in spans), max(stop for _, stop in spans))
 
 
 def param_spec(shape: tuple[int, ...], fsdp: int) -> PartitionSpec:
@@ -84,15 +77,18 @@ def state_shardings(tree: Any, mesh: Mesh) -> Any:
 
 
 def place(tree: Any, shardings: Any) -> Any:
-    """``tree`` on the devices its shardings name."""
-    return jax.device_put(tree, shardings)
+    """``tree`` (the same on every process) on the devices its shardings name; each process
+    puts only its own devices' pieces (``jax.device_put`` would first compare every array
+    across the processes, one collective each)."""
+
+    def put(x: Any, sharding: NamedSharding) -> jax.Array:
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, tree, shardings)
 
 
-def shard_batch(batch: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """The global batch [B, ...] (the same on every host: batches are a function of the step)
-    as one array split by ``sharding``; each host hands over only its own rows."""
-    if jax.process_count() == 1:
-        return jax.device_put(batch, sharding)
-    rows = batch.shape[0] // jax.process_count()
-    local = batch[jax.process_index() * rows:(jax.process_index() + 1) * rows]
-    return jax.make_array_from_process_local_data(sharding, local, batch.shape)
+def shard_batch(rows: np.ndarray, sharding: NamedSharding, batch_size: int) -> jax.Array:
+    """One array [batch_size, ...] split by ``sharding``, from this process's ``rows`` of it
+    (:func:`local_rows`; the whole batch for a single process)."""
+    return jax.make_array_from_process_local_data(sharding, rows, (batch_size, *rows.shape[1:]))

@@ -36,8 +36,9 @@ class Task(Protocol):
              key: jax.Array) -> tuple[jax.Array, ModelState]:
         """Mean training loss of ``batch`` (dropout from ``key``) and the updated model_state."""
 
-    def train_batch(self, step: int) -> Batch:
-        """The batch of training step ``step`` (a function of the step and the data position)."""
+    def train_batch(self, step: int, rows: slice = slice(None)) -> Batch:
+        """The rows ``rows`` (default: all) of the batch of training step ``step`` (a function
+        of the step and the data position); each process of a job asks for its own."""
 
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
         """Validation figures, ``val_loss`` and ``best_metric`` among them."""

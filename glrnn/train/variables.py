@@ -4,6 +4,7 @@ BatchNorm's ``batch_stats``; ``{}`` for most models)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -18,8 +19,10 @@ ModelState = dict[str, Any]
 
 def init_variables(model: nn.Module, key: jax.Array, *args: Any,
                    **kwargs: Any) -> tuple[Params, Any, ModelState]:
-    """(params, roles, model_state) of ``model.init(key, *args, **kwargs)``."""
-    variables = dict(model.init(key, *args, **kwargs))
+    """(params, roles, model_state) of ``model.init(key, *args, **kwargs)``, compiled as one
+    program (as :func:`glrnn.params.init_params`; op by op, every initialiser compiles apart,
+    and a process other than a job's process 0 finds none of them in JAX's persistent cache)."""
+    variables = dict(jax.jit(functools.partial(model.init, **kwargs))(key, *args))
     params, roles = split_roles(variables.pop("params"))
     return params, roles, meta.unbox(variables)
 
