@@ -12,9 +12,17 @@ import numpy as np
 import pytest
 from tiny_lm import tiny_config
 
-from glrnn.config import Config, ConfigError, GateLoopQKVConfig, ModelConfig, TrainConfig
+from glrnn.config import (
+    FEATURE_MAPS,
+    Config,
+    ConfigError,
+    GateLoopQKVConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from glrnn.generate import Generator
 from glrnn.mixers import make_mixer
+from glrnn.mixers.gateloop_qkv import FEATURE_MAPS as FEATURE_FUNCTIONS
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
 from glrnn.state import load_state, save_state
@@ -31,7 +39,7 @@ def qkv_config(**kwargs) -> ModelConfig:
     return ModelConfig(**fields)
 
 
-def direct(params: dict, x: np.ndarray, heads: int) -> np.ndarray:
+def direct(params: dict, x: np.ndarray, heads: int, elu: bool) -> np.ndarray:
     """The module docstring's equations, one position and one head at a time, float64."""
     p = {name: np.asarray(value, np.float64) for name, value in params.items()}
     u = x @ np.concatenate([p["w_qkvg"], p["w_a"]], axis=1)
@@ -39,6 +47,8 @@ def direct(params: dict, x: np.ndarray, heads: int) -> np.ndarray:
     q, k, v, gate, mag, phase = np.split(u, np.cumsum([heads * width_k, heads * width_k,
                                                        heads * width_v, heads * width_v,
                                                        heads * width_k]), axis=-1)
+    if elu:
+        q, k = (np.where(z > 0, z + 1, np.exp(z)) for z in (q, k))
     mag_bias, phase_bias = np.split(p["b_a"], 2)
     a = 1 / (1 + np.exp(-(mag + mag_bias))) * np.exp(1j * (phase + phase_bias))
     batch, length, _ = x.shape
@@ -56,15 +66,17 @@ def direct(params: dict, x: np.ndarray, heads: int) -> np.ndarray:
     return (y * gate / (1 + np.exp(-gate))) @ p["w_out"]
 
 
-def test_mixer_computes_the_equations():
-    mixer = make_mixer(qkv_config(scan_method="chunked"))
+@pytest.mark.parametrize("feature_map", FEATURE_MAPS)
+def test_mixer_computes_the_equations(feature_map):
+    g = GateLoopQKVConfig(heads=HEADS, feature_map=feature_map)
+    mixer = make_mixer(qkv_config(scan_method="chunked", gateloop_qkv=g))
     x = jax.random.normal(jax.random.key(0), (2, 7, WIDTH))
     params, _ = init_params(mixer, jax.random.key(1), x)
     params = jax.tree.map(lambda p: p + 0.2 * jax.random.normal(jax.random.key(2), p.shape),
                           params)  # away from the initialisation's symmetries
     y, _ = jax.jit(mixer.apply)({"params": params}, x)
-    np.testing.assert_allclose(y, direct(params, np.asarray(x, np.float64), HEADS), rtol=2e-4,
-                               atol=2e-4)
+    expected = direct(params, np.asarray(x, np.float64), HEADS, elu=feature_map == "elu")
+    np.testing.assert_allclose(y, expected, rtol=2e-4, atol=2e-4)
 
 
 def test_initial_transitions_span_the_ring_in_every_head():
@@ -156,6 +168,12 @@ def test_bad_model_configs_name_the_field(kwargs, match):
 def test_bad_mixer_configs_name_the_field(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         GateLoopQKVConfig(**kwargs)
+
+
+def test_feature_maps_are_the_configs_names():
+    assert set(FEATURE_FUNCTIONS) == set(FEATURE_MAPS)
+    with pytest.raises(ConfigError, match=r"^model.gateloop_qkv.feature_map='exp': expected one"):
+        GateLoopQKVConfig(feature_map="exp")
 
 
 def test_explicit_widths_need_no_divisor():
