@@ -32,6 +32,7 @@ from glrnn.config import (
     Config,
     DataConfig,
     GateLoopConfig,
+    GateLoopQKVConfig,
     ModelConfig,
     OptimConfig,
     TrainConfig,
@@ -53,7 +54,8 @@ CALIBRATION_STEPS = 3
 
 def contenders(base: ModelConfig, window: int) -> dict[str, ModelConfig]:
     """Name -> model config: every registered mixer in pre-norm blocks (attention with the
-    sliding window), then the Hawk and Griffin layouts and GateLoop's true recurrence."""
+    sliding window), then the Hawk and Griffin layouts, GateLoop's true recurrence, and the
+    query/key/value GateLoop with the mqar recipe's choices (real decays, elu + 1 features)."""
     local = dataclasses.replace(base.attention, window=window)
     models = {name: dataclasses.replace(base, mixer=name) for name in MIXERS}
     models["attention"] = dataclasses.replace(models["attention"], attention=local)
@@ -61,6 +63,8 @@ def contenders(base: ModelConfig, window: int) -> dict[str, ModelConfig]:
     models["griffin"] = dataclasses.replace(base, mixer="rglru", block="griffin", attention=local)
     models["gateloop-recurrent"] = dataclasses.replace(
         base, mixer="gateloop", gateloop=GateLoopConfig(recurrent=True))
+    models["gateloop_qkv-real-elu"] = dataclasses.replace(
+        base, mixer="gateloop_qkv", gateloop_qkv=GateLoopQKVConfig(phase=False, feature_map="elu"))
     return models
 
 
