@@ -2,17 +2,20 @@
 
     python bench/gla.py                                 # B 8, 4 heads, K = V = 64; L 1k, 4k, 16k
     python bench/gla.py --lengths 4096 --batch 2 --methods associative
+    python bench/gla.py --lengths 256 --batch 16 --methods chunked --chunk-size 16 32 64 128 --real
 
 For each length and method: forward+backward tokens/s (a sum of squares of y and the final
 state, differentiated with respect to q, k, v, log|a| and the phase) and XLA's temporary memory
 for that program (``compiled.memory_analysis()``). A program whose temporaries exceed
 ``--max-gb`` (default: 80 % of this machine's memory) is compiled and its memory reported, but
 not run ("does not fit"). The methods agree before timing (checked at the shortest length).
+``--chunk-size`` takes several sizes (a chunked row each); ``--real``: real decays (no phase).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 import jax
@@ -25,13 +28,17 @@ from glrnn.scan import gated_linear_attention
 METHODS = ("chunked", "associative", "sequential")
 
 
-def inputs(batch: int, length: int, heads: int, width: int) -> tuple[jax.Array, ...]:
-    """q, k, v, log|a| (|a| in [0.9, 1)), phase: [batch, length, heads, width]."""
+def inputs(batch: int, length: int, heads: int, width: int,
+           real: bool = False) -> tuple[jax.Array, ...]:
+    """q, k, v, log|a| (|a| in [0.9, 1)) and, unless ``real``, the phase:
+    [batch, length, heads, width]."""
     ks = jax.random.split(jax.random.PRNGKey(0), 5)
     shape = (batch, length, heads, width)
     q = jax.random.normal(ks[0], shape) / np.sqrt(width)
     k, v = jax.random.normal(ks[1], shape), jax.random.normal(ks[2], shape)
     log_a = jnp.log(jax.random.uniform(ks[3], shape, minval=0.9, maxval=1.0))
+    if real:
+        return q, k, v, log_a
     return q, k, v, log_a, jax.random.uniform(ks[4], shape, minval=0.0, maxval=0.3)
 
 
@@ -45,41 +52,45 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--width", type=int, default=64, help="K = V per head")
-    parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--chunk-size", type=int, nargs="+", default=[64])
+    parser.add_argument("--real", action="store_true", help="real decays (no phase)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--max-gb", type=float, default=0.8 * machine_gb())
     args = parser.parse_args()
 
-    print(f"# {machine()}; B={args.batch} heads={args.heads} K=V={args.width} "
-          f"chunk={args.chunk_size}; complex transitions")
-    header = ("L", "method", "fwd+bwd tok/s", "temp MB", "x associative")
+    kind = "real" if args.real else "complex"
+    print(f"# {machine()}; B={args.batch} heads={args.heads} K=V={args.width}; {kind} "
+          "transitions")
+    header = ("L", "method", "chunk", "fwd+bwd tok/s", "temp MB", "x associative")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for i, length in enumerate(args.lengths):
-        x = inputs(args.batch, length, args.heads, args.width)
+        x = inputs(args.batch, length, args.heads, args.width, args.real)
         rows = {}
-        for method in args.methods:
-            def loss(*x, method=method):
-                y, h = gated_linear_attention(*x, method=method, chunk_size=args.chunk_size)
+        runs = [(m, c) for m in args.methods
+                for c in (args.chunk_size if m == "chunked" else [0])]
+        for method, chunk in runs:
+            def loss(*x, method=method, chunk=chunk):
+                y, h = gated_linear_attention(*x, method=method, chunk_size=chunk or 64)
                 return jnp.sum(y**2) + jnp.sum(jnp.abs(h) ** 2)
 
-            grad = jax.grad(loss, argnums=(0, 1, 2, 3, 4))
+            grad = jax.grad(loss, argnums=tuple(range(len(x))))
             temp = jax.jit(grad).lower(*x).compile().memory_analysis().temp_size_in_bytes
             if temp > args.max_gb * 2**30:
-                rows[method] = (None, temp)
+                rows[method, chunk] = (None, temp)
                 continue
             if i == 0:  # the methods compute the same function
-                np.testing.assert_allclose(jax.jit(loss)(*x), jax.jit(
-                    lambda *x: loss(*x, method=args.methods[0]))(*x), rtol=1e-3)
+                first = functools.partial(loss, method=runs[0][0], chunk=runs[0][1])
+                np.testing.assert_allclose(jax.jit(loss)(*x), jax.jit(first)(*x), rtol=1e-3)
             seconds, temp = timed(grad, *x, repeats=args.repeats)
-            rows[method] = (args.batch * length / seconds, temp)
-        base = rows.get("associative", (None, 0))[0]
-        for method, (rate, temp) in rows.items():
+            rows[method, chunk] = (args.batch * length / seconds, temp)
+        base = rows.get(("associative", 0), (None, 0))[0]
+        for (method, chunk), (rate, temp) in rows.items():
             speed = "does not fit" if rate is None else f"{rate:,.0f}"
             ratio = "" if rate is None or base is None else f"{rate / base:.2f}"
-            print(f"| {length} | {method} | {speed} | {temp / 2**20:,.0f} | {ratio} |",
-                  flush=True)
+            print(f"| {length} | {method} | {chunk or ''} | {speed} | {temp / 2**20:,.0f} | "
+                  f"{ratio} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ a time limit, and its tables are read back from what it prints:
   flax-gated-linear-rnn's GateLoop);
 * ``train_lm.py``: the LM training step in float32 and bfloat16 beside ``GatedLinearRNNLM``;
 * ``decode.py``: decoding speed and memory against the context length;
-* ``gla.py``: the matrix-state primitive ``glrnn.scan.gated_linear_attention``, whenever this
-  checkout has it (the suite runs without it).
+* ``gla.py``: the matrix-state primitive ``glrnn.scan.gated_linear_attention`` (chunked,
+  associative and sequential).
 
 All rows go into one table (benchmark, case, figures), printed and written as JSON with each
 benchmark's machine line (which names the device), arguments, status, seconds and output. A
@@ -34,11 +34,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-try:  # the matrix-state primitive: benchmarked (gla.py) once it is part of glrnn.scan
-    from glrnn.scan import gated_linear_attention
-except ImportError:
-    gated_linear_attention = None
 
 BENCH = Path(__file__).resolve().parent
 PEERS = "pip install --no-deps flax-gated-linear-rnn==1.0.3 recurrentgemma==1.0.1 jaxtyping"
@@ -81,7 +76,7 @@ BENCHMARKS = (
               ("--lengths", "4096", "16384", "--batch", "8", "--heads", "8", "--width", "64"),
               ("--lengths", "64", "--batch", "1", "--heads", "1", "--width", "8",
                "--repeats", "1", "--methods", "chunked"),
-              seconds=60, keys=2),
+              seconds=60, keys=3),
 )
 
 
@@ -99,9 +94,6 @@ class Result:
 
 def missing(benchmark: Benchmark) -> str:
     """Why ``benchmark`` cannot run here ('' when it can)."""
-    if benchmark.script == "gla.py" and (gated_linear_attention is None
-                                         or not (BENCH / benchmark.script).exists()):
-        return "glrnn.scan.gated_linear_attention is not in this checkout yet"
     absent = [m for m in benchmark.needs if importlib.util.find_spec(m) is None]
     return f"needs {', '.join(absent)} ({PEERS})" if absent else ""
 
