@@ -71,6 +71,7 @@ CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
 BLOCKS = ("prenorm", "hawk", "griffin")
+ENCODING_ERRORS = ("strict", "replace")  # text files that are not UTF-8: refused, or U+FFFD
 FEATURE_MAPS = ("identity", "elu")  # gateloop_qkv's map of q and k (glrnn/mixers/gateloop_qkv.py)
 GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one attention block
 
@@ -396,6 +397,9 @@ class DataConfig:
     streaming: bool = False  # stream the source (corpora larger than memory; glrnn/data/stream.py)
     shuffle_buffer: int = 1000  # streaming: documents in the shuffle buffer
     tokenizer: str = "byte"  # "byte", or a file made by python -m glrnn.tokenizer_train
+    # text files that are not UTF-8: "strict" refuses them (naming the file and the first bad
+    # byte), "replace" reads U+FFFD for each bad byte
+    encoding_errors: str = "strict"
     include_tests: bool = False  # stdlib only: also the test suites (about 2.5x the text)
     seq_len: int = 256
     batch_size: int = 16
@@ -416,6 +420,7 @@ class DataConfig:
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,
               "0 < val_fraction < 1")
         check_choice("data.split", self.split, ("hash", "head"))
+        check_choice("data.encoding_errors", self.encoding_errors, ENCODING_ERRORS)
         check(not (self.streaming and self.split == "head"), "data.split", self.split,
               "'hash' when data.streaming is on")
         _check_seed("data.seed", self.seed)
