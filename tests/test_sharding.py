@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from glrnn.mixers import MIXERS
 from glrnn.train.sharding import PartitionSpec, param_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,40 @@ def test_sharded_step_equals_single_device_step():
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=2e-6)
         print("ok")
         """, devices=4)
+
+
+FAMILIES = """
+from glrnn.config import AttentionConfig, GateLoopQKVConfig
+from glrnn.mixers import MIXERS
+
+mesh = make_mesh(2)  # 4 devices: the batch split in 2, each parameter in 2
+for name in sorted(MIXERS):
+    cfg = ModelConfig(vocab_size=16, d_model=8, d_state=4, n_layers=1, mlp_ratio=1.0,
+                      mixer=name, attention=AttentionConfig(heads=2, max_len=16),
+                      gateloop_qkv=GateLoopQKVConfig(heads=2))
+    model = LanguageModel(cfg)
+    params, roles = init_params(model, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+    optimizer = make_optimizer(OptimConfig(lr=1e-2, warmup_steps=0), 10, roles)
+    opt_state = optimizer.init(params)
+    step = make_train_step(lm_loss(model, 15), optimizer)
+    ref = step(params, opt_state, {}, jnp.asarray(batch), key)
+    p = place(params, state_shardings(params, mesh))
+    o = place(opt_state, state_shardings(opt_state, mesh))
+    out = step(p, o, {}, shard_batch(batch, batch_sharding(mesh), len(batch)), key)
+    split = [x for x in jax.tree.leaves(p) if "fsdp" in x.sharding.spec]
+    assert split, name  # some parameter really is split
+    for x, y in zip(jax.tree.leaves(ref), jax.tree.leaves(out), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=2e-6,
+                                   err_msg=name)
+    print(name, "ok")
+"""
+
+
+def test_every_mixer_family_steps_sharded_as_on_one_device():
+    """Every registered mixer: one training step with the batch and the parameters split over
+    4 devices (fsdp 2) gives the parameters, optimizer state and loss of one device."""
+    out = run(FAMILIES, devices=4)
+    assert out.split() == [word for name in sorted(MIXERS) for word in (name, "ok")]
 
 
 def test_checkpoint_moves_between_device_counts(tmp_path):
