@@ -490,7 +490,7 @@ class TrainConfig:
     on_nan: str = "stop"  # a NaN/inf loss: "stop" (naming the last good checkpoint) or "skip"
     max_skips: int = 10  # with on_nan="skip": stop after this many non-finite steps in a row
     seed: int = 0  # parameter initialisation and dropout
-    out_dir: str = "runs"
+    out_dir: str = "runs"  # the folder of run directories and of the "latest" link to the newest
     name: str = ""  # run directory out_dir/name; empty: the CLI names it recipe-timestamp
     fsdp: int = 1  # mesh axis "fsdp": devices that split each parameter (1: replicate)
     tensorboard: bool = False  # also write TensorBoard event files into the run directory
