@@ -51,7 +51,8 @@ def stream_config(source: Path, **fields: object) -> DataConfig:
 @pytest.mark.parametrize(("data", "where"), [
     (b"\xff", (0, "invalid start byte")), (b"ok \xc3(", (3, "invalid continuation byte")),
     ("é€".encode() + b"\xe2\x82", (5, "unexpected end of data")),  # cut by the end of the file
-    ("é€😀".encode() * 5, None), (b"", None)])
+    ("é€😀".encode() * 5, None), (b"", None)],
+    ids=["start", "continuation", "cut", "utf8", "empty"])
 @pytest.mark.parametrize("block", [1, 2, 3, 1 << 20])
 def test_first_bad_byte_across_block_edges(tmp_path, data, where, block):
     """Sequences cut by the edge of a read block are neither errors nor missed."""
@@ -99,7 +100,7 @@ def test_the_training_cli_refuses_before_making_anything(tmp_path, capsys):
 
 
 def test_streaming_text_that_is_not_utf8_is_named_or_replaced(tmp_path):
-    folder = corpus(tmp_path / "c", bad_text(), n=3)  # few files: b.txt is read at once
+    folder = corpus(tmp_path / "c", bad_text())
     with pytest.raises(ConfigError, match=NAMED):
         data = StreamingTextData(stream_config(folder), ByteTokenizer())
         for step in range(300):  # wherever b.txt falls, training reads it within an epoch
