@@ -31,15 +31,15 @@ from glrnn.state import load_state, model_identity, save_state
 class Args:
     run: str = "runs/latest"  # run directory (config.json + checkpoints/)
     prompt: str = ""  # text to continue; empty starts from BOS alone (or the loaded state)
-    max_new_tokens: int = 256
+    max_new_tokens: int = 256  # tokens to generate after the prompt (per sample)
     temperature: float = 0.8  # 0: greedy
     top_k: int = 0  # sample among the k most likely tokens; 0: all
     top_p: float = 1.0  # sample among the most likely tokens holding this much probability
     min_p: float = 0.0  # drop tokens less likely than min_p x the most likely one
     repetition_penalty: float = 1.0  # > 1 makes tokens already in the text less likely
     stop: tuple[str, ...] = ()  # stop when one of these strings appears (EOS always stops)
-    num_samples: int = 1
-    seed: int = 0
+    num_samples: int = 1  # continuations of the prompt, decoded as one batch
+    seed: int = 0  # the sampling's random key
     save_state: str = ""  # write the state after generating to this file
     load_state: str = ""  # continue from a state saved by --save-state
     interactive: bool = False  # read prompts from stdin, one per line, keeping the state

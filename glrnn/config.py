@@ -71,6 +71,7 @@ CHANNEL_MIXERS = ("mlp", "glu", "none")
 DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
 BLOCKS = ("prenorm", "hawk", "griffin")
+ENCODING_ERRORS = ("strict", "replace")  # text files that are not UTF-8: refused, or U+FFFD
 FEATURE_MAPS = ("identity", "elu")  # gateloop_qkv's map of q and k (glrnn/mixers/gateloop_qkv.py)
 GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one attention block
 
@@ -79,9 +80,9 @@ GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one
 class LRUConfig:
     """The LRU's initialisation ring (Orvieto et al. 2023, section 3.3)."""
 
-    r_min: float = 0.9
-    r_max: float = 0.999
-    max_phase: float = math.pi / 10
+    r_min: float = 0.9  # inner radius of the ring: the smallest |λ| at initialisation
+    r_max: float = 0.999  # outer radius of the ring: the largest |λ| at initialisation
+    max_phase: float = math.pi / 10  # arg λ drawn uniformly from [0, max_phase]
 
     def __post_init__(self) -> None:
         check(0.0 <= self.r_min < 1.0, "model.lru.r_min", self.r_min, "0 <= r_min < 1")
@@ -96,15 +97,15 @@ class LRUConfig:
 class GateLoopConfig:
     """GateLoop-style gated linear RNN (Katsch 2023), see glrnn/mixers/gateloop.py."""
 
-    tied_gates: bool = True
-    input_activation: str = "tanh"
-    hidden_activation: str = "tanh"
-    gate_activation: str = "sigmoid"
-    output_gate: bool = True
+    tied_gates: bool = True  # input gate i = 1 - f; false: an input gate of its own
+    input_activation: str = "tanh"  # σ_in of the candidate z = σ_in(W_z x + b_z)
+    hidden_activation: str = "tanh"  # σ_h of the state before the read-out W_y (o ⊙ σ_h(h))
+    gate_activation: str = "sigmoid"  # σ_g of the gates (tanh only with untied gates)
+    output_gate: bool = True  # o = σ_g(W_o x + b_o) multiplies the read-out
     # forget gate f = sigmoid(bias + W x): biases are set so that at initialisation f spans
-    # [f_min, f_max] (memory time-scales 1/(1-f) spread log-uniformly).
+    # [f_min, f_max] (memory time-scales 1/(1-f) spread log-uniformly); this is the shortest
     f_min: float = 0.9
-    f_max: float = 0.999
+    f_max: float = 0.999  # the forget gate's largest value at initialisation (longest memory)
     # true recurrence: the gates and the candidate also see h_{t-1} through a zero-initialised
     # projection (a nonlinear RNN, run sequentially; starts equal to the linear model)
     recurrent: bool = False
@@ -125,14 +126,14 @@ class GateLoopQKVConfig:
     """GateLoop's query/key/value model over a matrix state per head (Katsch 2023), see
     glrnn/mixers/gateloop_qkv.py."""
 
-    heads: int = 4
+    heads: int = 4  # heads, each with its own K x V matrix state
     key_width: int = 0  # K per head; 0: the mixer's width / heads
     value_width: int = 0  # V per head; 0: the mixer's width / heads
     phase: bool = True  # complex transitions (a free phase); false: real decays, a real state
     # |a| = sigmoid(bias + W x): biases put |a| on [a_min, a_max] at initialisation (memory
-    # time-scales 1/(1-|a|) spread log-uniformly over each head's key channels)
+    # time-scales 1/(1-|a|) spread log-uniformly over each head's key channels); the smallest
     a_min: float = 0.9
-    a_max: float = 0.999
+    a_max: float = 0.999  # the largest |a| at initialisation (the longest memory)
     max_phase: float = math.pi / 10  # initial phases spread evenly on [0, max_phase]
     # applied to q and k: "identity" (the paper's) or "elu" (elu + 1 > 0: every stored value
     # enters a read with a positive weight)
@@ -157,9 +158,9 @@ class RGLRUConfig:
     """Griffin's real-gated LRU (De et al. 2024), see glrnn/mixers/rglru.py."""
 
     c: float = 8.0  # a_t = sigmoid(Lambda)^(c * r_t)
-    # initialisation ring: a^c uniform in area on [r_min, r_max] (the paper's text)
+    # initialisation ring: a^c uniform in area on [r_min, r_max] (the paper's text); inner edge
     r_min: float = 0.9
-    r_max: float = 0.999
+    r_max: float = 0.999  # the initialisation ring's outer edge (the largest a^c)
     # the two gates' projections are block-diagonal with this many blocks (Griffin: one per
     # head); 1 is a dense projection. Must divide the RG-LRU's width.
     gate_blocks: int = 1
@@ -176,13 +177,13 @@ class RGLRUConfig:
 class AttentionConfig:
     """Causal multi-head attention with RoPE and a KV cache, see glrnn/mixers/attention.py."""
 
-    heads: int = 4
+    heads: int = 4  # query heads (d_model / heads must be even: RoPE rotates pairs)
     kv_heads: int = 0  # key/value heads: 0 = heads (multi-head), 1 = multi-query (Griffin)
     # 0: every earlier position up to max_len back; > 0: a sliding window of this many positions
     # (the position itself included)
     window: int = 0
     max_len: int = 1024  # cache slots of global attention (window = 0)
-    rope_base: float = 10000.0
+    rope_base: float = 10000.0  # RoPE's base: pair i of a head turns by position / base^(2i/D)
 
     def __post_init__(self) -> None:
         _check_positive_int("model.attention.heads", self.heads)
@@ -264,24 +265,28 @@ class ClassifierConfig:
 class ModelConfig:
     """A stack of pre-norm residual blocks: time mixer, then channel mixer."""
 
-    vocab_size: int = 259
-    d_model: int = 256
-    n_layers: int = 4
+    vocab_size: int = 259  # rows of the embedding, >= the tokenizer's vocabulary
+    d_model: int = 256  # width of the residual stream
+    n_layers: int = 4  # blocks, each a time mixer then a channel mixer
+    # the time mixer (glrnn/mixers/): lru, gateloop, gateloop_qkv, rglru, dense_rnn, diag_rnn,
+    # gru or attention
     mixer: str = "lru"
-    d_state: int = 256
-    channel_mixer: str = "glu"
-    mlp_ratio: float = 2.0
-    norm: str = "rmsnorm"
-    dropout: float = 0.0
-    tie_embeddings: bool = True
+    d_state: int = 256  # width of the recurrent state (lru, gateloop, dense_rnn, diag_rnn, gru)
+    channel_mixer: str = "glu"  # after each time mixer: mlp, glu or none
+    mlp_ratio: float = 2.0  # the channel mixer's hidden width over d_model
+    norm: str = "rmsnorm"  # layernorm, rmsnorm or batchnorm (classifiers only)
+    dropout: float = 0.0  # dropout rate on each block's outputs while training
+    tie_embeddings: bool = True  # the output head reuses the embedding matrix
+    # how linear recurrences run over a sequence: associative, sequential, chunked, or auto
     scan_method: str = "auto"
-    chunk_size: int = 64
+    chunk_size: int = 64  # positions per chunk of the chunked scan
     # compute dtype of matmuls and activations; parameters, the recurrent state, norms' statistics,
     # the residual stream and the logits stay float32
     dtype: str = "float32"
     # every block also runs a second time mixer over the reversed sequence (classifiers of tasks
     # that are not causal; no step mode, no generation)
     bidirectional: bool = False
+
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
     gateloop_qkv: GateLoopQKVConfig = field(default_factory=GateLoopQKVConfig)
@@ -396,9 +401,12 @@ class DataConfig:
     streaming: bool = False  # stream the source (corpora larger than memory; glrnn/data/stream.py)
     shuffle_buffer: int = 1000  # streaming: documents in the shuffle buffer
     tokenizer: str = "byte"  # "byte", or a file made by python -m glrnn.tokenizer_train
+    # text files that are not UTF-8: "strict" refuses them (naming the file and the first bad
+    # byte), "replace" reads U+FFFD for each bad byte
+    encoding_errors: str = "strict"
     include_tests: bool = False  # stdlib only: also the test suites (about 2.5x the text)
-    seq_len: int = 256
-    batch_size: int = 16
+    seq_len: int = 256  # tokens per training window (each window holds seq_len + 1)
+    batch_size: int = 16  # windows (or examples) per training step
     val_fraction: float = 0.02  # share of documents held out, chosen by a hash of their path
     val_windows: int = 64  # at most this many validation windows of seq_len + 1 tokens
     seed: int = 0  # the split and the training batches
@@ -416,6 +424,7 @@ class DataConfig:
         check(0.0 < self.val_fraction < 1.0, "data.val_fraction", self.val_fraction,
               "0 < val_fraction < 1")
         check_choice("data.split", self.split, ("hash", "head"))
+        check_choice("data.encoding_errors", self.encoding_errors, ENCODING_ERRORS)
         check(not (self.streaming and self.split == "head"), "data.split", self.split,
               "'hash' when data.streaming is on")
         _check_seed("data.seed", self.seed)
@@ -425,17 +434,18 @@ class DataConfig:
 class OptimConfig:
     """AdamW with linear warmup, cosine decay to ``min_lr_ratio * lr`` and global-norm clipping."""
 
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    b1: float = 0.9
-    b2: float = 0.99
-    eps: float = 1e-8
-    clip_norm: float = 1.0
-    # parameter groups by role (glrnn/params.py): which roles are decayed, and the recurrent
-    # parameters' learning-rate factor (the LRU paper uses 0.5)
+    lr: float = 2e-3  # peak learning rate, reached after the warmup
+    min_lr_ratio: float = 0.1  # the cosine decay ends at min_lr_ratio * lr
+    warmup_steps: int = 100  # steps of linear warmup from 0 to lr
+    weight_decay: float = 0.1  # AdamW's decoupled weight decay (on decay_roles only)
+    b1: float = 0.9  # Adam's decay of the first moment
+    b2: float = 0.99  # Adam's decay of the second moment
+    eps: float = 1e-8  # Adam's epsilon, added to the root of the second moment
+    clip_norm: float = 1.0  # gradients are rescaled to this global norm when above it
+    # parameter roles (glrnn/params.py) that weight decay applies to: weight, recurrent, bias,
+    # norm, embedding
     decay_roles: tuple[str, ...] = ("weight",)
+    # the learning rate of the recurrent parameters over lr (the LRU paper uses 0.5)
     recurrent_lr_factor: float = 1.0
     grad_accum: int = 1  # split each batch into this many micro-batches (same update, less memory)
 
@@ -466,21 +476,21 @@ class OptimConfig:
 class TrainConfig:
     """Length of the run, how often it evaluates, logs and saves, and where it writes."""
 
-    steps: int = 1000
+    steps: int = 1000  # training steps (one batch each)
     # classification: train this many passes over the training split instead (sets steps); 0: off
     epochs: float = 0.0
-    eval_every: int = 250
+    eval_every: int = 250  # steps between evaluations on the validation split
     # stop when the validation figure that ranks checkpoints (val_loss, or val_acc for
     # classifiers) has not improved for this many evaluations; 0: never
     patience: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 2
+    log_every: int = 10  # steps between rows of metrics.jsonl (and the progress bar's figures)
+    checkpoint_every: int = 250  # steps between checkpoints
+    keep_checkpoints: int = 2  # the newest checkpoints kept (older ones are deleted)
     keep_best: bool = True  # also keep the best checkpoint (val_loss; val_acc for classifiers)
     on_nan: str = "stop"  # a NaN/inf loss: "stop" (naming the last good checkpoint) or "skip"
     max_skips: int = 10  # with on_nan="skip": stop after this many non-finite steps in a row
     seed: int = 0  # parameter initialisation and dropout
-    out_dir: str = "runs"
+    out_dir: str = "runs"  # the folder of run directories and of the "latest" link to the newest
     name: str = ""  # run directory out_dir/name; empty: the CLI names it recipe-timestamp
     fsdp: int = 1  # mesh axis "fsdp": devices that split each parameter (1: replicate)
     tensorboard: bool = False  # also write TensorBoard event files into the run directory

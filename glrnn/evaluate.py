@@ -33,7 +33,7 @@ class Args:
     source: str = ""  # text file, folder or "stdlib"; empty: the run's validation split
     seq_len: int = 0  # window length; 0: the run's
     max_windows: int = 256  # evaluate at most this many windows
-    batch_size: int = 16
+    batch_size: int = 16  # windows per evaluation batch
 
 
 def eval_windows(args: Args, cfg, tokenizer) -> np.ndarray:
@@ -41,7 +41,9 @@ def eval_windows(args: Args, cfg, tokenizer) -> np.ndarray:
     seq_len = args.seq_len or cfg.data.seq_len
     if not args.source:
         return make_data(replace(cfg.data, seq_len=seq_len), tokenizer).val[:args.max_windows]
-    tokens = pack(load_documents(args.source), tokenizer)
+    # text that is not UTF-8 is read as the run read its training text
+    docs = load_documents(args.source, encoding_errors=cfg.data.encoding_errors)
+    tokens = pack(docs, tokenizer)
     if len(tokens) < seq_len + 1:
         raise ConfigError(f"--source {args.source!r} has {len(tokens)} tokens, fewer than one "
                           f"window of --seq-len + 1 = {seq_len + 1}")

@@ -98,6 +98,10 @@ class CharTokenizer:
             raise ConfigError(f"data.tokenizer={self.path!r}: its alphabet is "
                               f"{self.chars!r}, expected a non-empty string of characters")
         self.index = {c: i for i, c in enumerate(self.chars)}
+        if len(self.index) < len(self.chars):  # two ids for one character
+            twice = next(c for i, c in enumerate(self.chars) if self.index[c] != i)
+            raise ConfigError(f"data.tokenizer={self.path!r}: {twice!r} appears twice in its "
+                              "alphabet, expected each character once")
         n = len(self.chars)
         self.bos_id, self.eos_id, self.pad_id, self.unk_id = n, n + 1, n + 2, n + 3
         self.vocab_size = n + 4

@@ -21,7 +21,7 @@ from pathlib import Path
 import tyro
 
 from glrnn.cli import USER_ERRORS, report
-from glrnn.config import check, check_choice
+from glrnn.config import ENCODING_ERRORS, check, check_choice
 from glrnn.data.text import load_documents
 from glrnn.files import output_file
 from glrnn.tokenizer import from_name, save_char_vocabulary
@@ -37,6 +37,9 @@ class Args:
     vocab_size: int = 4096  # SentencePiece only
     lines_per_piece: int = 16  # lines per training "sentence"
     max_sentences: int = 300_000  # SentencePiece samples at most this many
+    # text files that are not UTF-8: "strict" refuses them (naming the file and the first bad
+    # byte), "replace" reads U+FFFD for each bad byte
+    encoding_errors: str = "strict"
 
 
 def chunks(texts: list[str], lines: int) -> Iterator[str]:
@@ -68,10 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
     try:
         check_choice("--kind", args.kind, KINDS)
+        check_choice("--encoding-errors", args.encoding_errors, ENCODING_ERRORS)
         out = output_file(args.out, "--out")
         check(out.suffix == (".json" if args.kind == "char" else ".model"), "--out", args.out,
               "a .json file for --kind char, a .model file otherwise")
-        texts = [doc.text for doc in load_documents(args.source)]
+        docs = load_documents(args.source, encoding_errors=args.encoding_errors)
+        texts = [doc.text for doc in docs]
         check(any(texts), "--source", args.source, "some text (every document is empty)")
         if args.kind == "char":
             save_char_vocabulary("".join(texts), out)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from tiny_lm import load_script, tiny_config
 
-from glrnn.config import ConfigError
+from glrnn.config import AttentionConfig, ConfigError, GateLoopQKVConfig, ModelConfig
 from glrnn.generate import Generator, TextStream, prefill_pieces, zero_carry
+from glrnn.mixers import MIXERS
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params, init_params
 from glrnn.sampling import Sampling, filter_logits, sample
@@ -139,6 +140,38 @@ def test_uneven_prompts_generate_what_each_generates_alone(tiny_model):
             np.testing.assert_array_equal(batch.tokens[row], single.tokens[0])
             np.testing.assert_allclose(batch.logits[row], single.logits[0], rtol=2e-5,
                                        atol=2e-5)
+
+
+# every registered mixer in a pre-norm block but the LRU (the test above), and Griffin's layout
+# (a recurrent block, then a global attention block)
+FAMILIES = {name: {"mixer": name} for name in MIXERS if name != "lru"} | {
+    "griffin": {"mixer": "rglru", "block": "griffin", "n_layers": 2, "attention_every": 2}}
+
+
+def family_model(family: str) -> tuple[LanguageModel, dict]:
+    """A one-block (griffin: two-block) language model of width 16 and its parameters."""
+    cfg = ModelConfig(**{"d_model": 16, "d_state": 16, "n_layers": 1, "mlp_ratio": 1.0,
+                         "attention": AttentionConfig(heads=2, max_len=32),
+                         "gateloop_qkv": GateLoopQKVConfig(heads=2), **FAMILIES[family]})
+    model = LanguageModel(cfg)
+    params, _ = init_params(model, jax.random.key(2), jnp.zeros((1, 4), jnp.int32))
+    return model, params
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_mixer_family_decodes_a_padded_batch_as_one_by_one(family):
+    """Prompts of 3, 2 and 1 tokens left-padded into one batch: the 2-token prompt starts inside
+    the first prefill piece (segment ids clear the state), the 1-token one exactly at the second
+    (the carry is cleared); each row decodes what its prompt decodes unpadded (in a batch of its
+    own copies, so that one compilation of each shape serves both)."""
+    model, params = family_model(family)
+    prompts = [[256, 104, 105], [256, 97], [256]]
+    generator = Generator(model, params, chunk=4)
+    batch = generator.generate(prompts, 4, pad_id=258)
+    for row, prompt in enumerate(prompts):
+        alone = generator.generate([prompt] * len(prompts), 4)
+        np.testing.assert_array_equal(batch.tokens[row], alone.tokens[0])
+        np.testing.assert_allclose(batch.logits[row], alone.logits[0], rtol=2e-5, atol=2e-5)
 
 
 def test_chunked_prefill_equals_one_pass(tiny_model):

@@ -58,8 +58,11 @@ def reference_loop(update, readout, x: np.ndarray, h0: np.ndarray):
 @pytest.mark.parametrize("act", ["identity", "tanh", "relu"])
 def test_dense_rnn_matches_its_equations(act):
     with jax.enable_x64(True):
-        p, x, h0, y, carry = run_f64(DenseRNN(d_model=H, d_state=N, activation=act,
-                                              a_init="orthogonal"))
+        layer = DenseRNN(d_model=H, d_state=N, activation=act, a_init="orthogonal")
+        p, x, h0, _, _ = run_f64(layer)
+        # b starts at zero: a random one, so that a wrong sign or a missing bias shows
+        p["b"] = np.asarray(jax.random.normal(jax.random.key(5), (N,), jnp.float64))
+        y, carry = layer.apply({"params": p}, x, h0, segment_ids=jnp.asarray(SEGMENTS))
         ref_y, ref_h = reference_loop(
             lambda h, x_t: ACT[act](h @ p["A"].T + x_t @ p["B"].T + p["b"]),
             lambda h, x_t: h @ p["C"].T + p["D"] * x_t, x, h0)

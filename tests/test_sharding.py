@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from glrnn.mixers import MIXERS
 from glrnn.train.sharding import PartitionSpec, param_spec
 
 ROOT = Path(__file__).resolve().parent.parent
+# every family's copy of a check: about 20 s (bf16) and 55 s (sharding) on 2 CPU cores, over the
+# suite's budget; run with GLRNN_ALL_FAMILIES=1
+ALL_FAMILIES = pytest.mark.skipif(os.environ.get("GLRNN_ALL_FAMILIES") != "1",
+                                  reason="every mixer family: set GLRNN_ALL_FAMILIES=1")
 
 SETUP = """
 import jax, jax.numpy as jnp, numpy as np
@@ -69,6 +74,40 @@ def test_sharded_step_equals_single_device_step():
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=2e-6)
         print("ok")
         """, devices=4)
+
+
+FAMILIES = """
+from glrnn.config import AttentionConfig, GateLoopQKVConfig
+from glrnn.mixers import MIXERS
+
+mesh = make_mesh(2)  # 4 devices: the batch split in 2, each parameter in 2
+for name in sorted(set(MIXERS) - {"lru"}):  # the LRU: the test above
+    cfg = ModelConfig(vocab_size=16, d_model=8, d_state=4, n_layers=1, mlp_ratio=1.0,
+                      mixer=name, attention=AttentionConfig(heads=2, max_len=16),
+                      gateloop_qkv=GateLoopQKVConfig(heads=2))
+    model = LanguageModel(cfg)
+    params, roles = init_params(model, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+    grad = jax.jit(jax.value_and_grad(lm_loss(model, 15), has_aux=True))
+    ref = grad(params, {}, jnp.asarray(batch), key)
+    p = place(params, state_shardings(params, mesh))
+    out = grad(p, {}, shard_batch(batch, batch_sharding(mesh), len(batch)), key)
+    split = [x for x in jax.tree.leaves(p) if "fsdp" in x.sharding.spec]
+    assert split, name  # some parameter really is split
+    for x, y in zip(jax.tree.leaves(ref), jax.tree.leaves(out), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=2e-6,
+                                   err_msg=name)
+    print(name, "ok")
+"""
+
+
+@ALL_FAMILIES
+def test_every_mixer_family_is_sharded_as_on_one_device():
+    """Every other registered mixer: the loss and gradients with the batch and the parameters
+    split over 4 devices (fsdp 2) are those of one device (the optimizer's update is the
+    LRU's test above; it depends on the gradients only)."""
+    out = run(FAMILIES, devices=4)
+    names = sorted(set(MIXERS) - {"lru"})
+    assert out.split() == [word for name in names for word in (name, "ok")]
 
 
 def test_checkpoint_moves_between_device_counts(tmp_path):

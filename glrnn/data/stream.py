@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 
 from glrnn.config import ConfigError, DataConfig
-from glrnn.data.text import HUB, STDLIB, TABLES, read_error, source_files, text_files
+from glrnn.data.text import (
+    HUB,
+    STDLIB,
+    TABLES,
+    first_bad_byte,
+    innermost,
+    not_utf8,
+    read_error,
+    source_files,
+    text_files,
+)
 from glrnn.tokenizer import Tokenizer, from_name
 
 
@@ -34,9 +44,26 @@ def _unit(seed: int, text: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def non_utf8_file(cfg: DataConfig) -> ConfigError | None:
+    """The one line naming the first local source file that is not UTF-8 and its first bad
+    byte; None if there is none (or the source is not local)."""
+    if cfg.source.startswith(HUB) or cfg.source == STDLIB:
+        return None
+    for path in text_files(source_files(cfg.source)[1]):
+        bad = first_bad_byte(path) if path.suffix != ".parquet" else None
+        if bad is not None:
+            return not_utf8(path, *bad)
+    return None
+
+
 def unreadable(cfg: DataConfig, e: Exception) -> ConfigError:
-    """The one line for a source file that cannot be read (a malformed row, a torn file, text
-    that is not UTF-8): which source, and the reader's own words."""
+    """The one line for a source file that cannot be read (a malformed row, a torn file): which
+    source, and the reader's own words; for text that is not UTF-8, the file and its first bad
+    byte (the reader's error names neither)."""
+    if isinstance(innermost(e), UnicodeDecodeError):
+        named = non_utf8_file(cfg)
+        if named is not None:
+            return named
     return ConfigError(f"data.source={cfg.source!r}: a file cannot be read ({read_error(e)})")
 
 
@@ -63,7 +90,8 @@ def stream_source(cfg: DataConfig) -> Any:
             raise ConfigError(f"data.source={cfg.source!r}: streaming reads one kind of file at "
                               f"a time, found {', '.join(sorted(kinds))}")
         kind = kinds.pop()
-        extra = {"sample_by": "document"} if kind == "text" else {}
+        extra = ({"sample_by": "document", "encoding_errors": cfg.encoding_errors}
+                 if kind == "text" else {})
         try:  # a table's schema is read here
             stream = datasets.load_dataset(kind, data_files=[str(p) for p in files],
                                            split="train", streaming=True, **extra)
@@ -102,12 +130,14 @@ class StreamingTextData:
         bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
         for row in self._rows(docs):
             self.docs += 1
+            self.seen_text = self.seen_text or bool(row["text"])
             yield [bos, *self.tokenizer.encode(row["text"]), eos]
 
     def _validation_windows(self) -> np.ndarray:
-        window, rows, buffer = self.cfg.seq_len + 1, [], []
+        window, rows, buffer, text = self.cfg.seq_len + 1, [], [], False
         bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
         for row in self._rows(self._documents(train=False)):
+            text = text or bool(row["text"])
             buffer += [bos, *self.tokenizer.encode(row["text"]), eos]
             while len(buffer) >= window and len(rows) < self.cfg.val_windows:
                 rows.append(buffer[:window])
@@ -118,6 +148,9 @@ class StreamingTextData:
             raise ConfigError(f"the validation split of {self.cfg.source!r} (val_fraction="
                               f"{self.cfg.val_fraction}) has fewer than one window of "
                               f"data.seq_len + 1 = {window} tokens")
+        if not text:
+            raise ConfigError(f"data.source={self.cfg.source!r}: every document of the "
+                              "validation split that was read is empty; expected some text")
         return np.asarray(rows, np.int32)
 
     def _epoch_stream(self, epoch: int, skip: int) -> Iterator[list[int]]:
@@ -132,6 +165,8 @@ class StreamingTextData:
 
     def restore(self, state: dict[str, Any]) -> None:
         self.epoch, self.docs, self.buffer = state["epoch"], state["docs"], list(state["buffer"])
+        # an epoch is judged empty only when read whole from its start in this process
+        self.seen_text = self.docs > 0 or bool(self.buffer)
         self.pieces = self._epoch_stream(self.epoch, self.docs)
 
     def _window(self) -> list[int]:
@@ -141,6 +176,9 @@ class StreamingTextData:
             if piece is None:  # end of the epoch: reshuffle and go on
                 if self.docs == 0:
                     raise ConfigError(f"the training split of {self.cfg.source!r} is empty")
+                if not self.seen_text:
+                    raise ConfigError(f"data.source={self.cfg.source!r}: every document of "
+                                      "the training split is empty; expected some text")
                 self.epoch, self.docs = self.epoch + 1, 0
                 self.pieces = self._epoch_stream(self.epoch, 0)
                 continue

@@ -14,6 +14,7 @@ Pipeline (each step a pure function, :class:`TextData` ties them together for th
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import os
@@ -40,8 +41,39 @@ class Document:
     text: str
 
 
-def _read(path: Path) -> str:
-    return path.read_bytes().decode("utf-8", errors="replace")
+def not_utf8(path: Path, offset: int, reason: str) -> ConfigError:
+    """The one line for a file that is not UTF-8 text: the file, the first bad byte and, for a
+    text file, the option that reads it anyway."""
+    way_out = (" (json must be UTF-8)" if path.suffix in TABLES else
+               "; encoding_errors=replace reads it with U+FFFD for each bad byte")
+    return ConfigError(f"data.source: {path} is not UTF-8 text ({reason} at byte {offset})"
+                       f"{way_out}")
+
+
+def first_bad_byte(path: Path, block: int = 1 << 20) -> tuple[int, str] | None:
+    """(offset, reason) of the first byte of ``path`` that is not UTF-8 (a sequence cut by the
+    end of the file included), read ``block`` bytes at a time; None if the file is UTF-8."""
+    offset, pending = 0, b""
+    with path.open("rb") as f:
+        while True:
+            data = f.read(block)
+            chunk = pending + data
+            try:
+                _, used = codecs.utf_8_decode(chunk, "strict", not data)
+            except UnicodeDecodeError as e:
+                return offset + e.start, e.reason
+            if not data:
+                return None
+            offset, pending = offset + used, chunk[used:]
+
+
+def _read(path: Path, errors: str = "strict") -> str:
+    """The text of ``path``; ConfigError naming the file and the byte where it is not UTF-8,
+    unless ``errors`` is "replace" (U+FFFD for each bad byte)."""
+    try:
+        return path.read_bytes().decode("utf-8", errors=errors)
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e.start, e.reason) from e
 
 
 def stdlib_documents(include_tests: bool = False) -> list[Document]:
@@ -52,7 +84,7 @@ def stdlib_documents(include_tests: bool = False) -> list[Document]:
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
         if not set(rel.parts[:-1]) & set(skip) and path.is_file():
-            docs.append(Document(rel.as_posix(), _read(path)))
+            docs.append(Document(rel.as_posix(), _read(path, "replace")))  # not the user's
     if not docs:
         raise FileNotFoundError(f"no .py files found in the standard library at {root}")
     return docs
@@ -72,11 +104,17 @@ def text_files(files: list[Path]) -> list[Path]:
     return [p for p in files if p.suffix in TABLES or _is_text(p)]
 
 
+def innermost(e: BaseException) -> BaseException:
+    """The exception at the bottom of ``e``'s chain of causes."""
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    return e
+
+
 def read_error(e: BaseException) -> str:
     """The innermost cause of a reader's exception, on one line (``datasets`` wraps the
     parser's own error, which says what is wrong)."""
-    while e.__cause__ is not None or e.__context__ is not None:
-        e = e.__cause__ or e.__context__
+    e = innermost(e)
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
@@ -102,9 +140,13 @@ def source_files(source: str | Path) -> tuple[Path, list[Path]]:
 
 
 def table_documents(path: Path, key: str, text_field: str) -> list[Document]:
-    """One document per row of a json/jsonl/parquet file, its text in ``text_field``."""
+    """One document per row of a json/jsonl/parquet file, its text in ``text_field``; a json
+    file that is not UTF-8 is named with its first bad byte."""
     import datasets
 
+    bad = first_bad_byte(path) if path.suffix != ".parquet" else None
+    if bad is not None:
+        raise not_utf8(path, *bad)
     try:
         table = datasets.load_dataset(TABLES[path.suffix], data_files=str(path), split="train")
     except Exception as e:  # malformed rows, a torn file: name the file and what is wrong
@@ -117,8 +159,11 @@ def table_documents(path: Path, key: str, text_field: str) -> list[Document]:
             if isinstance(text, str)]
 
 
-def local_documents(source: str | Path, text_field: str = "text") -> list[Document]:
-    """Text files are one document each; json/jsonl/parquet files one document per row."""
+def local_documents(source: str | Path, text_field: str = "text",
+                    encoding_errors: str = "strict") -> list[Document]:
+    """Text files are one document each (read with ``encoding_errors``: "strict" refuses text
+    that is not UTF-8, "replace" reads U+FFFD), json/jsonl/parquet files one document per row;
+    ConfigError when there is no text, or every document is empty."""
     root, files = source_files(source)
     docs = []
     for path in text_files(files):
@@ -126,9 +171,12 @@ def local_documents(source: str | Path, text_field: str = "text") -> list[Docume
         if path.suffix in TABLES:
             docs += table_documents(path, key, text_field)
         else:
-            docs.append(Document(key, _read(path)))
+            docs.append(Document(key, _read(path, encoding_errors)))
     if not docs:
         raise ConfigError(f"data.source={str(source)!r}: no text in {len(files)} file(s)")
+    if not any(d.text for d in docs):
+        raise ConfigError(f"data.source={str(source)!r}: every document is empty "
+                          f"({len(docs)} document(s)); expected some text")
     return docs
 
 
@@ -149,13 +197,15 @@ def hub_documents(name: str, config: str, split: str, text_field: str) -> list[D
 
 
 def load_documents(source: str, include_tests: bool = False, text_field: str = "text",
-                   hub_config: str = "", hub_split: str = "train") -> list[Document]:
-    """``stdlib`` for the embedded corpus, ``hf:NAME`` for a hub dataset, else local files."""
+                   hub_config: str = "", hub_split: str = "train",
+                   encoding_errors: str = "strict") -> list[Document]:
+    """``stdlib`` for the embedded corpus, ``hf:NAME`` for a hub dataset, else local files
+    (text files read with ``encoding_errors``, see :func:`local_documents`)."""
     if source == STDLIB:
         return stdlib_documents(include_tests)
     if source.startswith(HUB):
         return hub_documents(source[len(HUB):], hub_config, hub_split, text_field)
-    return local_documents(source, text_field)
+    return local_documents(source, text_field, encoding_errors)
 
 
 def _unit_hash(seed: int, key: str) -> float:
@@ -244,7 +294,7 @@ class TextData:
         self.cfg = cfg
         self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
         docs = load_documents(cfg.source, cfg.include_tests, cfg.text_field, cfg.hub_config,
-                              cfg.hub_split)
+                              cfg.hub_split, cfg.encoding_errors)
         train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.seed, cfg.split)
         self.train_tokens = pack(train_docs, self.tokenizer)
         val_tokens = pack(val_docs, self.tokenizer)

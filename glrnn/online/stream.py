@@ -114,20 +114,20 @@ def counter_stream(batch: int, chunk: int, vocab: int, lag: int = 2, noise: floa
 class StreamConfig:
     """``python -m glrnn.online.stream``: a small LM learning the counter stream online."""
 
-    rule: str = "online_full"
-    mixer: str = "lru"
-    d_model: int = 32
-    d_state: int = 32
-    n_layers: int = 2
-    vocab: int = 16
+    rule: str = "online_full"  # the learning rule (glrnn/online/rules.py), or bptt
+    mixer: str = "lru"  # the time mixer of each block
+    d_model: int = 32  # width of the residual stream
+    d_state: int = 32  # width of the recurrent state
+    n_layers: int = 2  # blocks of the language model
+    vocab: int = 16  # tokens of the stream: x_t = (x_{t-lag} + 1) mod vocab
     lag: int = 4  # the stream's memory: x_t = x_{t-lag} + 1
-    noise: float = 0.05
-    batch_size: int = 8
+    noise: float = 0.05  # the probability that a token is replaced by a random one
+    batch_size: int = 8  # streams learned side by side
     chunk: int = 16  # positions per call (and per update with bptt: its truncation)
-    chunks: int = 200
-    lr: float = 3e-3
-    log_every: int = 20
-    seed: int = 0
+    chunks: int = 200  # chunks to learn from (the run's length)
+    lr: float = 3e-3  # Adam's learning rate
+    log_every: int = 20  # chunks between printed losses
+    seed: int = 0  # parameters and the stream
 
     def __post_init__(self) -> None:
         for name in ("vocab", "lag", "batch_size", "chunk", "chunks", "log_every"):

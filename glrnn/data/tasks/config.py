@@ -92,10 +92,10 @@ class ListOpsConfig:
     operator, accepted lengths strictly between 500 and 2000.
     """
 
-    max_depth: int = 10
-    max_args: int = 10
-    min_length: int = 500
-    max_length: int = 2000
+    max_depth: int = 10  # the deepest nesting of operators
+    max_args: int = 10  # the most arguments of one operator (at least 2)
+    min_length: int = 500  # generated expressions are longer than this many tokens
+    max_length: int = 2000  # generated expressions are shorter than this many tokens
     test_file: str = ""  # a ListOps TSV whose rows replace the test split (e.g. the NYU test set)
 
     def __post_init__(self) -> None:
@@ -138,15 +138,17 @@ class PathfinderConfig:
 class TaskConfig:
     """A classification task (glrnn/data/tasks/); ``name`` "" means none: a language model."""
 
+    # the task (glrnn/data/tasks/): copy, selective_copy, mqar, listops, imdb, aan, cifar, mnist,
+    # pathfinder; "": none (a language model of data.source)
     name: str = ""
     # generated tasks: ""; others: a local file or folder, or hf:NAME (imdb, cifar, mnist)
     source: str = ""
     seq_len: int = 0  # the maximum length L; 0: the task's own (see length())
     too_long: str = "truncate"  # a loaded sequence longer than L: "truncate" (warns) or "refuse"
     seed: int = 0  # generation, validation carving, caps, permutations
-    n_train: int = 0  # 0: the task's default (generated) or all (loaded)
-    n_val: int = 0
-    n_test: int = 0
+    n_train: int = 0  # training examples: 0 the task's default (generated) or all (loaded)
+    n_val: int = 0  # validation examples: 0 the task's default (generated) or all (loaded)
+    n_test: int = 0  # test examples: 0 the task's default (generated) or all (loaded)
     val_fraction: float = 0.1  # carved from train where the data have no validation split
     copy: CopyConfig = field(default_factory=CopyConfig)
     selective_copy: SelectiveCopyConfig = field(default_factory=SelectiveCopyConfig)
