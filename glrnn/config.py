@@ -103,8 +103,9 @@ class GateLoopConfig:
     gate_activation: str = "sigmoid"  # σ_g of the gates (tanh only with untied gates)
     output_gate: bool = True  # o = σ_g(W_o x + b_o) multiplies the read-out
     # forget gate f = sigmoid(bias + W x): biases are set so that at initialisation f spans
-    # [f_min, f_max] (memory time-scales 1/(1-f) spread log-uniformly); this is the shortest
-    f_min: float = 0.9
+    # [f_min, f_max] (memory time-scales 1/(1-f) spread log-uniformly)
+
+    f_min: float = 0.9  # the forget gate's smallest value at initialisation (shortest memory)
     f_max: float = 0.999  # the forget gate's largest value at initialisation (longest memory)
     # true recurrence: the gates and the candidate also see h_{t-1} through a zero-initialised
     # projection (a nonlinear RNN, run sequentially; starts equal to the linear model)
@@ -131,8 +132,9 @@ class GateLoopQKVConfig:
     value_width: int = 0  # V per head; 0: the mixer's width / heads
     phase: bool = True  # complex transitions (a free phase); false: real decays, a real state
     # |a| = sigmoid(bias + W x): biases put |a| on [a_min, a_max] at initialisation (memory
-    # time-scales 1/(1-|a|) spread log-uniformly over each head's key channels); the smallest
-    a_min: float = 0.9
+    # time-scales 1/(1-|a|) spread log-uniformly over each head's key channels)
+
+    a_min: float = 0.9  # the smallest |a| at initialisation (the shortest memory)
     a_max: float = 0.999  # the largest |a| at initialisation (the longest memory)
     max_phase: float = math.pi / 10  # initial phases spread evenly on [0, max_phase]
     # applied to q and k: "identity" (the paper's) or "elu" (elu + 1 > 0: every stored value
@@ -158,8 +160,9 @@ class RGLRUConfig:
     """Griffin's real-gated LRU (De et al. 2024), see glrnn/mixers/rglru.py."""
 
     c: float = 8.0  # a_t = sigmoid(Lambda)^(c * r_t)
-    # initialisation ring: a^c uniform in area on [r_min, r_max] (the paper's text); inner edge
-    r_min: float = 0.9
+    # initialisation ring: a^c uniform in area on [r_min, r_max] (the paper's text)
+
+    r_min: float = 0.9  # the initialisation ring's inner edge (the smallest a^c)
     r_max: float = 0.999  # the initialisation ring's outer edge (the largest a^c)
     # the two gates' projections are block-diagonal with this many blocks (Griffin: one per
     # head); 1 is a dense projection. Must divide the RG-LRU's width.

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from tiny_lm import ALL_FAMILIES
 
 from glrnn.config import (
     AttentionConfig,
@@ -23,10 +23,6 @@ from glrnn.models import LanguageModel
 from glrnn.params import init_params
 
 VOCAB = 31
-# every family's copy of a check: about 20 s (bf16) and 55 s (sharding) on 2 CPU cores, over the
-# suite's budget; run with GLRNN_ALL_FAMILIES=1
-ALL_FAMILIES = pytest.mark.skipif(os.environ.get("GLRNN_ALL_FAMILIES") != "1",
-                                  reason="every mixer family: set GLRNN_ALL_FAMILIES=1")
 
 
 def loss_and_grads(cfg: ModelConfig, params, tokens):

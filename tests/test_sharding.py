@@ -14,15 +14,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tiny_lm import ALL_FAMILIES
 
 from glrnn.mixers import MIXERS
 from glrnn.train.sharding import PartitionSpec, param_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-# every family's copy of a check: about 20 s (bf16) and 55 s (sharding) on 2 CPU cores, over the
-# suite's budget; run with GLRNN_ALL_FAMILIES=1
-ALL_FAMILIES = pytest.mark.skipif(os.environ.get("GLRNN_ALL_FAMILIES") != "1",
-                                  reason="every mixer family: set GLRNN_ALL_FAMILIES=1")
 
 SETUP = """
 import jax, jax.numpy as jnp, numpy as np
