@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from tiny_lm import ALL_FAMILIES
 
 from glrnn.config import (
     AttentionConfig,
@@ -59,7 +58,6 @@ def forward_loss(cfg: ModelConfig, params, tokens) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:]).mean()
 
 
-@ALL_FAMILIES
 @pytest.mark.parametrize("mixer", sorted(set(MIXERS) - {"lru", "gateloop"}))
 def test_every_other_family_computes_in_bf16_what_it_computes_in_fp32(mixer):
     """The other mixer families, one block of width 16 (forward only, to compile little): the

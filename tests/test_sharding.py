@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tiny_lm import ALL_FAMILIES
 
 from glrnn.mixers import MIXERS
 from glrnn.train.sharding import PartitionSpec, param_spec
@@ -97,7 +96,6 @@ for name in sorted(set(MIXERS) - {"lru"}):  # the LRU: the test above
 """
 
 
-@ALL_FAMILIES
 def test_every_mixer_family_is_sharded_as_on_one_device():
     """Every other registered mixer: the loss and gradients with the batch and the parameters
     split over 4 devices (fsdp 2) are those of one device (the optimizer's update is the

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
 from glrnn.config import Config, DataConfig, ModelConfig, OptimConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-# every family's copy of a check: about 20 s (bf16) and 55 s (sharding) on 2 CPU cores, over the
-# suite's budget; run with GLRNN_ALL_FAMILIES=1
-ALL_FAMILIES = pytest.mark.skipif(os.environ.get("GLRNN_ALL_FAMILIES") != "1",
-                                  reason="every mixer family: set GLRNN_ALL_FAMILIES=1")
 
 
 def write_corpus(directory: Path, n_docs: int = 12) -> Path:
