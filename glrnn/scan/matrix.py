@@ -271,13 +271,22 @@ def _by_chunk_custom_bwd(residuals, cotangents):
                              axis=2)[:, :, ::-1]
     d_leaving = jnp.concatenate([d_entering[:, :, 1:], dh_last[:, :, None]], axis=2)
 
-    def local(q, k, v, r, theta):
-        """Each chunk given the state entering it: (y, the state leaving it)."""
-        decay, update = _transfer(k, v, r, theta, segment)
-        y = _intra_chunk(q, k, v, r, theta, segment) + _read(q, r, theta, segment, entering)
-        return y, decay[..., None] * entering + update
+    def chunk_grads(xs):
+        """The gradients of q, k, v, r, theta from one chunk (arrays [B, heads, 1, ...])."""
+        q, k, v, r, theta, segment, entering, dy, d_leaving = xs
 
-    grads = jax.vjp(local, q, k, v, r, theta)[1]((dy, d_leaving))
+        def local(q, k, v, r, theta):
+            """The chunk given the state entering it: (y, the state leaving it)."""
+            decay, update = _transfer(k, v, r, theta, segment)
+            y = _intra_chunk(q, k, v, r, theta, segment) + _read(q, r, theta, segment, entering)
+            return y, decay[..., None] * entering + update
+
+        return jax.vjp(local, q, k, v, r, theta)[1]((dy, d_leaving))
+
+    # one chunk at a time: only one chunk's intra-chunk temporaries exist at once
+    xs = (q, k, v, r, theta, segment, entering, dy, d_leaving)
+    grads = lax.map(chunk_grads, jax.tree.map(lambda x: jnp.moveaxis(x, 2, 0)[:, :, :, None], xs))
+    grads = jax.tree.map(lambda g: jnp.moveaxis(g[:, :, :, 0], 0, 2), grads)
     return (*grads, None, d_entering[:, :, 0])
 
 
