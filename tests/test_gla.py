@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from glrnn.scan import gated_linear_attention, transition
+from glrnn.scan.matrix import GRADS
 
 BATCH, LENGTH, HEADS, WIDTH_K, WIDTH_V = 2, 9, 2, 3, 2
-GLA = jax.jit(gated_linear_attention, static_argnames=("method", "chunk_size"))
+GLA = jax.jit(gated_linear_attention, static_argnames=("method", "chunk_size", "grad"))
 
 
 def loop_gla(q, k, v, log_a, phase, h0, reset):
@@ -81,15 +82,22 @@ def reference(case: str):
                                                 inputs, weights)
 
 
-@pytest.mark.parametrize("method", ["sequential", "associative", "chunked"])  # auto: chunked
+# (method, grad); auto: chunked
+METHOD_GRADS = [("sequential", "autodiff"), ("associative", "autodiff"), ("chunked", "autodiff"),
+                ("chunked", "custom")]
+
+
+@pytest.mark.parametrize(("method", "grad"), METHOD_GRADS)
 @pytest.mark.parametrize("case", CASES)
-def test_values_and_gradients_match_the_loop(method, case):
+def test_values_and_gradients_match_the_loop(method, grad, case):
     """LENGTH 9 with chunks of 4: the last chunk is padded. "extreme": decays within 1e-7 of
-    1 and products that underflow, exact in float64 (no division by a vanishing product)."""
+    1 and products that underflow, exact in float64 (no division by a vanishing product).
+    Gradients with respect to q, k, v, log_a, the phase and h0, by autodiff and by the chunked
+    adjoint (grad="custom")."""
     inputs, reset, weights, expected = reference(case)
     with jax.enable_x64(True):
         fast = functools.partial(gated_linear_attention, reset=reset, method=method,
-                                 chunk_size=4)
+                                 chunk_size=4, grad=grad)
         got = evaluate(fast, inputs, weights)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
@@ -109,25 +117,31 @@ def test_every_chunk_size_gives_the_same_values(chunk_size):
 
 
 def test_float32_stays_finite_and_close_when_decays_vanish():
-    """float32, 64 steps with |a| ≈ e^{-50}..e^{-100}: e^{-R} alone would overflow."""
+    """float32, 64 steps with |a| ≈ e^{-50}..e^{-100}: e^{-R} alone would overflow. The chunked
+    form by both gradients against the sequential one."""
     q, k, v, log_a, phase, h0, reset = make_inputs(3, complex_=True, length=64)
     log_a = log_a * 0 - 50.0 - 50.0 * jnp.abs(jnp.sin(q))
     inputs = (q, k, v, log_a, phase, h0.astype(jnp.complex64))
 
-    def total(method, log_a):
-        y, h = GLA(*inputs[:3], log_a, *inputs[4:], reset=reset, method=method, chunk_size=32)
+    def total(log_a, method, grad="autodiff"):
+        y, h = GLA(*inputs[:3], log_a, *inputs[4:], reset=reset, method=method, chunk_size=32,
+                   grad=grad)
         return jnp.sum(y) + jnp.sum(jnp.abs(h))
 
-    for fn in (total, jax.grad(total, argnums=1)):
-        got, want = fn("chunked", log_a), fn("sequential", log_a)
-        assert np.all(np.isfinite(got))
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    for fn in (total, jax.grad(total)):
+        want = fn(log_a, "sequential")
+        for grad in GRADS:
+            got = fn(log_a, "chunked", grad)
+            assert np.all(np.isfinite(got))
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"method": "fft"}, "scan method 'fft': expected one of"),
     ({"chunk_size": 48}, "chunk_size=48: expected a power of two"),
     ({"chunk_size": 0}, "chunk_size=0: expected a power of two"),
+    ({"grad": "numeric"}, "grad 'numeric': expected one of autodiff, custom"),
+    ({"method": "sequential", "grad": "custom"}, "grad 'custom' with method 'sequential'"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):
     q, k, v, log_a, phase, _, _ = make_inputs(5, complex_=True)
