@@ -11,6 +11,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -36,7 +37,7 @@ from glrnn.sampling import Sampling
 from glrnn.tokenizer import ByteTokenizer, from_name
 from glrnn.tokenizer_train import main as tokenizer_train_main
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
-from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
+from glrnn.train.checkpoint import Checkpoints, checkpoint_dir, ctrl_c_deferred
 from glrnn.train.lock import RunLock
 from glrnn.train.loop import State, _finish, make_train_step
 from glrnn.train.metrics import METRICS, read_metrics
@@ -420,6 +421,17 @@ def test_ctrl_c_in_generate_keeps_what_was_read(ref, tmp_path, capsys, monkeypat
                               "--save-state", str(tmp_path / "none.npz")]) == 0
     assert "nothing was read: no state saved" in capsys.readouterr().err
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_ctrl_c_during_a_checkpoint_save_is_raised_after_it():
+    """A Ctrl-C inside orbax's save or wait is held back until it returns (orbax would log the
+    KeyboardInterrupt as a failed save, traceback and all), then raised as usual."""
+    reached = []
+    with pytest.raises(KeyboardInterrupt), ctrl_c_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        reached.append("the block went on")
+    assert reached == ["the block went on"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_stopped_training_run_is_one_line(monkeypatch, capsys):
