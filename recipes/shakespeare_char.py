@@ -2,7 +2,7 @@
 
     python train_lm.py shakespeare-char --data.source PATH/TO/tinyshakespeare/input.txt
 
-The file is karpathy/char-rnn's ``input.txt`` (1,115,394 characters, 65 distinct); split as
+The file is karpathy/char-rnn's ``input.txt`` (1,115,394 characters by ``wc -m``, 65 distinct); split as
 nanoGPT splits it: the first 90 % of the text trains, the last 10 % validates. The character
 vocabulary ``tokenizers/shakespeare-char.json`` was made by
 ``python -m glrnn.tokenizer_train --source input.txt --kind char
