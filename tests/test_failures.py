@@ -37,7 +37,12 @@ from glrnn.sampling import Sampling
 from glrnn.tokenizer import ByteTokenizer, from_name
 from glrnn.tokenizer_train import main as tokenizer_train_main
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
-from glrnn.train.checkpoint import Checkpoints, checkpoint_dir, ctrl_c_deferred
+from glrnn.train.checkpoint import (
+    Checkpoints,
+    checkpoint_dir,
+    ctrl_c_deferred,
+    quiet_closed_loop_callbacks,
+)
 from glrnn.train.lock import RunLock
 from glrnn.train.loop import State, _finish, make_train_step
 from glrnn.train.metrics import METRICS, read_metrics
@@ -226,6 +231,19 @@ def test_kill_9_during_a_save_resumes_exactly(workdir, ref, capsys):
 
 
 # 3. damaged checkpoints, config.json, metrics
+
+def test_the_other_reads_of_an_unreadable_step_print_nothing(monkeypatch):
+    """orbax's concurrent reads of a step that failed finish on a closed event loop: their
+    errors are dropped once a step is found unreadable; any other unraisable error still
+    reaches the previous hook."""
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    quiet_closed_loop_callbacks()
+    quiet_closed_loop_callbacks()  # once is enough: the hook is not stacked
+    for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
+        sys.unraisablehook(type("Unraisable", (), {"exc_value": error})())
+    assert [str(u.exc_value) for u in seen] == ["other", "x"]
+
 
 @UNRETRIEVED
 def test_generation_falls_back_to_the_newest_readable_step(ref, capsys):

@@ -56,6 +56,25 @@ def ctrl_c_deferred() -> Iterator[None]:
         previous(*caught[0])
 
 
+def quiet_closed_loop_callbacks() -> None:
+    """Drop the tracebacks of orbax's other reads of a step that failed: it reads the arrays
+    concurrently, and when one read fails the others finish after its event loop has closed;
+    their callbacks' ``RuntimeError: Event loop is closed`` would reach the user as a dozen
+    tracebacks beside the one line that names the step. Other unraisable errors print as
+    before."""
+    previous = sys.unraisablehook
+    if getattr(previous, "glrnn_quiet", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.glrnn_quiet = True
+    sys.unraisablehook = hook
+
+
 # what orbax and the meta's readers raise on a step with missing, truncated or garbled files
 DAMAGE_ERRORS = (ValueError, KeyError, TypeError, OSError)
 T = TypeVar("T")
@@ -187,6 +206,7 @@ class Checkpoints:
                 value = restore(step)
             except DAMAGE_ERRORS as e:
                 unreadable.append((step, unreadable_because(e)))
+                quiet_closed_loop_callbacks()
                 continue
             for bad, why in unreadable:
                 moved = f"; moved to {self._set_aside(bad)}" if set_aside else ""
