@@ -5,6 +5,8 @@ silently wrong, by issue 14's classes; and kill -9 resumes against an uninterrup
     git worktree add /tmp/before 097f8a4^                  # the code before issue 14
     python bench/reliability.py --repo /tmp/before         # the same cases against it
     python bench/reliability.py --only lock nan --kills 0  # cases whose name holds a word
+    python bench/reliability.py --json after.json; python bench/reliability.py --repo /tmp/before \
+        --json before.json; python bench/reliability.py --compare before.json after.json
 
 The cases are in bench/reliability_cases.py (each: a name, a class, a command, a setup that
 makes the bad input in a folder of its own, the expected outcome); every case's outcome and
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reliability_cases import CASES
 from reliability_files import write_corpus, write_wavs
-from reliability_runner import OUTCOMES, TRAIN, Ctx, Result, run_case
+from reliability_runner import OUTCOMES, TRAIN, Ctx, run_case
 
 CLASSES = {1: "non-finite state, float options", 2: "one owner per run directory",
            3: "corrupt checkpoints, config.json", 4: "a user's mistake (files, paths, values)",
@@ -100,16 +102,36 @@ def _losses(run: Path, every: bool = False):
     return pairs if every else dict(pairs)
 
 
-def summary(results: list[Result]) -> str:
-    """The counts by class, as a markdown table."""
-    counts = Counter((r.case.cls, r.outcome) for r in results)
+def summary(*runs: list[tuple[int, str]]) -> str:
+    """The counts by class of one or more runs' (class, outcome) pairs, as a markdown table
+    (with several runs, each cell reads ``first → second ...``)."""
+    counts = [Counter(run) for run in runs]
+
+    def cell(classes, outcome=None) -> str:
+        return " → ".join(str(sum(c[k, o] for k in classes for o in
+                                  ([outcome] if outcome else OUTCOMES))) for c in counts)
     lines = ["| class | cases | clear | traceback | silent |", "|---|---:|---:|---:|---:|"]
     for cls, title in CLASSES.items():
-        row = [counts[cls, o] for o in OUTCOMES]
-        lines.append(f"| {cls}. {title} | {sum(row)} | " + " | ".join(map(str, row)) + " |")
-    total = [sum(counts[c, o] for c in CLASSES) for o in OUTCOMES]
-    lines.append(f"| **all** | **{sum(total)}** | " + " | ".join(f"**{n}**" for n in total) + " |")
+        lines.append(f"| {cls}. {title} | {cell([cls])} | "
+                     + " | ".join(cell([cls], o) for o in OUTCOMES) + " |")
+    lines.append(f"| **all** | **{cell(CLASSES)}** | "
+                 + " | ".join(f"**{cell(CLASSES, o)}**" for o in OUTCOMES) + " |")
     return "\n".join(lines)
+
+
+def compare(paths: list[str]) -> None:
+    """The table of several runs' ``--json`` files, then the cases whose outcome changed."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    print(summary(*[[(c["class"], c["outcome"]) for c in run["cases"]] for run in runs]))
+    for run, path in zip(runs, paths, strict=True):
+        if run["kills"]:
+            exact = sum(gap <= 1e-6 for _, gap in run["kills"])
+            print(f"{path}: kill -9 resumes exact {exact} of {len(run['kills'])}")
+    outcomes = [{c["name"]: c["outcome"] for c in run["cases"]} for run in runs]
+    for name in outcomes[-1]:
+        seen = [o.get(name, "-") for o in outcomes]
+        if len(set(seen)) > 1:
+            print(f"{name}: {' -> '.join(seen)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,9 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write every case's outcome here")
     parser.add_argument("--show", action="store_true",
                         help="print the stderr of every case that is not clear")
+    parser.add_argument("--compare", nargs="+", metavar="JSON",
+                        help="print the table of earlier --json files (before, after) and stop")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the tiny runs of an earlier call with the same --work")
     args = parser.parse_args(argv)
+    if args.compare:
+        compare(args.compare)
+        return 0
     repo, work = Path(args.repo).resolve(), Path(args.work).resolve()
     cases = [c for c in CASES if not args.only or any(w in c.name for w in args.only)]
     print(f"{len(cases)} cases against {repo}", flush=True)
@@ -144,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         results = list(pool.map(one, cases))
     kills = kill_9(repo, work, args.kills) if args.kills else []
     print()
-    print(summary(results))
+    print(summary([(r.case.cls, r.outcome) for r in results]))
     if kills:
         exact = sum(gap <= 1e-6 for _, gap in kills)
         print(f"\nkill -9 at random moments: {exact} of {len(kills)} resumes reached the "
