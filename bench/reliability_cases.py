@@ -58,17 +58,23 @@ def damaged_checkpoints() -> list[Case]:
     evaluate: the newest intact step is used with a line naming the one skipped."""
     damages = {"truncated-arrays": (truncate(10),), "empty-step": (empty_step(10),),
                "no-params": (remove("checkpoints/10/params"),),
-               "garbled-metadata": (write("checkpoints/10/_CHECKPOINT_METADATA", "{garbage"),),
+               "garbled-meta": (write("checkpoints/10/meta/metadata", "{garbage"),),
                "no-opt-state": (remove("checkpoints/10/opt_state"),)}
     cases = [Case(f"{damage}-{tool}", 3, tool, TOOL_ARGS[tool], "recover", run_with(*change),
                   says=SKIPPED_10)
              for damage, change in damages.items() for tool in ("train", "generate", "evaluate")
-             if not (damage == "no-opt-state" and tool != "train")]
+             if not (damage in ("no-opt-state", "garbled-meta") and tool != "train")]
+    # generate and evaluate read only the parameters: a step with a damaged meta still serves
+    cases += [Case(f"garbled-meta-{tool}", 3, tool, TOOL_ARGS[tool], "recover",
+                   run_with(*damages["garbled-meta"])) for tool in ("generate", "evaluate")]
     cases += [Case(f"every-step-damaged-{tool}", 3, tool, TOOL_ARGS[tool],
                    setup=run_with(truncate(5), truncate(10)))
               for tool in ("train", "generate", "evaluate")]
-    cases += [Case(f"unfinished-save-{tool}", 3, tool, TOOL_ARGS[tool], "recover",
-                   run_with(partial_step)) for tool in ("train", "generate", "evaluate")]
+    cases += [Case(f"{name}-{tool}", 3, tool, TOOL_ARGS[tool], "recover", run_with(change))
+              for name, change in (("unfinished-save", partial_step),
+                                   ("garbled-orbax-metadata", write(
+                                       "checkpoints/10/_CHECKPOINT_METADATA", "{garbage")))
+              for tool in ("train", "generate", "evaluate")]
     cases += [Case(f"no-checkpoints-{tool}", 3, tool, TOOL_ARGS[tool],
                    setup=run_with(remove("checkpoints"))) for tool in ("generate", "evaluate")]
     configs = {"config-not-json": write("config.json", "{not json"),

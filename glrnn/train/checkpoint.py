@@ -201,12 +201,12 @@ class Checkpoints:
         ``RUN/unreadable-checkpoints/`` (by process 0 of a job; every process then sees them
         gone). ConfigError if no step can be read."""
         unreadable = []
+        quiet_closed_loop_callbacks()
         for step in sorted(self.steps(), reverse=True):
             try:
                 value = restore(step)
             except DAMAGE_ERRORS as e:
                 unreadable.append((step, unreadable_because(e)))
-                quiet_closed_loop_callbacks()
                 continue
             for bad, why in unreadable:
                 moved = f"; moved to {self._set_aside(bad)}" if set_aside else ""
