@@ -119,14 +119,26 @@ def summary(*runs: list[tuple[int, str]]) -> str:
     return "\n".join(lines)
 
 
-def compare(paths: list[str]) -> None:
+def load_run(spec: str) -> dict:
+    """A ``--json`` file, or several joined by commas: a later file's cases (a rerun with
+    ``--only``) replace the earlier's; cases no longer in the table are dropped."""
+    names = {c.name for c in CASES}
+    cases, kills = {}, []
+    for path in spec.split(","):
+        run = json.loads(Path(path).read_text())
+        cases |= {c["name"]: c for c in run["cases"] if c["name"] in names}
+        kills = run["kills"] or kills
+    return {"cases": list(cases.values()), "kills": kills}
+
+
+def compare(specs: list[str]) -> None:
     """The table of several runs' ``--json`` files, then the cases whose outcome changed."""
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [load_run(spec) for spec in specs]
     print(summary(*[[(c["class"], c["outcome"]) for c in run["cases"]] for run in runs]))
-    for run, path in zip(runs, paths, strict=True):
+    for run, spec in zip(runs, specs, strict=True):
         if run["kills"]:
             exact = sum(gap <= 1e-6 for _, gap in run["kills"])
-            print(f"{path}: kill -9 resumes exact {exact} of {len(run['kills'])}")
+            print(f"{spec}: kill -9 resumes exact {exact} of {len(run['kills'])}")
     outcomes = [{c["name"]: c["outcome"] for c in run["cases"]} for run in runs]
     for name in outcomes[-1]:
         seen = [o.get(name, "-") for o in outcomes]
@@ -147,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true",
                         help="print the stderr of every case that is not clear")
     parser.add_argument("--compare", nargs="+", metavar="JSON",
-                        help="print the table of earlier --json files (before, after) and stop")
+                        help="print the table of earlier --json files (before, after) and stop; "
+                             "A.json,B.json: B's cases (a rerun) replace A's")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the tiny runs of an earlier call with the same --work")
     args = parser.parse_args(argv)
