@@ -306,6 +306,9 @@ def test_a_torn_or_damaged_metrics_file(tmp_path, capsys):
     (tmp_path / METRICS).write_text(text.replace('{"step": 2', '{"step": 2,,'))
     assert plot_main([str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
     assert "metrics.jsonl: line 2 is damaged" in one_line(capsys.readouterr().err)
+    (tmp_path / METRICS).write_text(text.replace('"loss": 0.5', '"loss": "0.5"'))
+    assert plot_main([str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
+    assert "step 2: loss='0.5' is not a number" in one_line(capsys.readouterr().err)
 
 
 # 4. no traceback for a user's mistake; 5. a failed start makes nothing
