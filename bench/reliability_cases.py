@@ -205,7 +205,7 @@ def mistakes() -> list[Case]:
              harm=torn_line_kept, says="cut short|torn|partial"),
         train("ctrl-c-during-training", 4, "--train.steps", "100000",
               signal_after="runs/new/checkpoints/5/commit_success.txt"),
-        train("unknown-recipe", 4, "no-such-recipe"),
+        Case("unknown-recipe", 4, "train", ("no-such-recipe", *NEW)),
         train("unknown-mixer", 4, "--model.mixer", "nope"),
         train("seq-len-0", 4, "--data.seq-len", "0"),
         train("batch-size-negative", 4, "--data.batch-size", "-1"),

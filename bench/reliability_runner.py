@@ -3,8 +3,9 @@
 A case runs one of the commands (train_lm.py, generate.py, evaluate, plot, tokenizer_train) in a
 folder of its own, after a setup that makes the bad input there. Its outcome is one of:
 
-* ``clear``: it failed with one ``error: ...`` line and no traceback, or (a case that should
-  recover) it went on and said what it skipped;
+* ``clear``: it failed with one ``error: ...`` line (or, for a malformed command line, tyro's
+  box naming the option) and no traceback, or (a case that should recover) it went on and said
+  what it skipped;
 * ``traceback``: a Python traceback reached the user;
 * ``silent``: it exited 0 where it should have failed, or the harm the case looks for happened
   (a half-made run directory, a non-finite checkpoint, an overwritten file, a skip not named).
@@ -174,7 +175,9 @@ def classify(case: Case, rc: int, err: str, harm: str | None) -> tuple[str, str]
         return "traceback", next((x for x in reversed(lines) if not x.startswith(" ")), "")[:160]
     if harm:
         return "silent", harm
-    errors = [line for line in lines if line.startswith("error:")]
+    # one "error: ..." line, or tyro's box around a command-line mistake
+    errors = [line for line in lines if line.startswith("error:")] or [
+        line.strip("│ ") for line in lines[1:2] if lines[0].startswith("╭─")]
     if case.expect == "fail" and rc == 0:
         return "silent", "exit 0"
     if rc and errors:
