@@ -244,7 +244,7 @@ def nothing_lost() -> list[Case]:
     """Class 5: output paths checked before generating; interactive sessions and audio kept."""
     return [
         Case("save-state-folder-missing", 5, "generate", (*GEN, "--save-state", "no/s.npz"),
-             setup=run_with(), harm=nothing_generated),
+             "recover", run_with(), harm=missing("no/s.npz"), says="saved to"),  # made
         Case("save-state-is-a-folder", 5, "generate", (*GEN, "--save-state", "d"),
              setup=also(run_with(), files(d__keep="x")), harm=nothing_generated),
         Case("save-state-parent-a-file", 5, "generate", (*GEN, "--save-state", "f/s.npz"),
