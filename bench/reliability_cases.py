@@ -269,8 +269,9 @@ def nothing_lost() -> list[Case]:
              run_with(name="audio"), harm=file_is_wav("a.WAV"), says="samples written"),
         Case("audio-on-a-text-run", 5, "generate", ("--run", "runs/tiny", "--audio", "a.wav"),
              setup=run_with()),
-        Case("audio-folder-missing", 5, "generate", ("--run", "runs/tiny", "--audio", "no/a.wav"),
-             setup=run_with(name="audio")),
+        Case("audio-folder-missing", 5, "generate",
+             ("--run", "runs/tiny", "--audio", "no/a.wav", "--max-new-tokens", "8"), "recover",
+             run_with(name="audio"), harm=missing("no/a.wav"), says="samples written"),
         Case("ctrl-c-during-generate", 5, "generate",
              ("--run", "runs/tiny", "--prompt", "the ", "--temperature", "0", "--max-new-tokens",
               "100000000", "--save-state", "s.npz"),
@@ -285,7 +286,9 @@ def degenerate() -> list[Case]:
     return [
         data("not-utf8-in-memory", 6, "data", **{"data__bad.txt": NOT_UTF8}),
         data("not-utf8-streaming", 6, "data", "--data.streaming", **{"data__bad.txt": NOT_UTF8}),
-        data("utf16-file", 6, "data", **{"data__u16.txt": TEXT.encode("utf-16")}),
+        # UTF-16 has NUL bytes: passed over as binary, as documented
+        Case("utf16-file", 6, "train", (*NEW, "--data.source", "data"), "recover",
+             files(data__u16=TEXT.encode("utf-16"))),
         data("not-utf8-jsonl", 6, "d.jsonl", **{"d.jsonl": b'{"text": "caf\xe9"}\n' * 40}),
         data("all-empty-files", 6, "e", **{f"e__{i}.txt": "" for i in range(4)}),
         data("all-empty-streaming", 6, "e", "--data.streaming",

@@ -387,6 +387,15 @@ def test_wav_files_that_are_not_wav(tmp_path):
     assert rate == 8000 and len(samples) == 4
 
 
+def test_audio_into_a_folder_not_yet_made(tmp_path):
+    """--audio's folder is made, as for every output file (it was a traceback)."""
+    writer = WavWriter(tmp_path / "new" / "a.wav", 8000)
+    writer.write(np.zeros(10))
+    writer.close()
+    samples, rate = read_wav(tmp_path / "new" / "a.wav")
+    assert rate == 8000 and len(samples) == 10
+
+
 def test_bad_tokenizer_files(tmp_path, capsys):
     for text, match in [("{not json", "not a character tokenizer file"),
                         ('{"kind": "char"}', "not a character tokenizer file .KeyError"),
