@@ -78,7 +78,7 @@ def kill_9(repo: Path, work: Path, trials: int, seed: int = 0) -> list[tuple[flo
     results = []
     for i in range(trials):
         moment = rng.uniform(0.2 * wall, wall)
-        proc = ctx.popen(ctx.command("train", *args, "--train.name", f"k{i}"), quiet=True)
+        proc = ctx.popen(ctx.command("train", *args, "--train.name", f"k{i}"))
         try:
             proc.wait(timeout=moment)
         except subprocess.TimeoutExpired:

@@ -157,8 +157,7 @@ def live_run(name: str = "live", kill_at: str = "") -> Setup:
     written; with ``kill_at``, a 10-step run SIGKILLed once that path exists."""
     def setup(ctx: Ctx) -> None:
         steps = "10" if kill_at else "100000"
-        proc = ctx.popen(ctx.command("train", *TRAIN, "--train.steps", steps, "--train.name", name),
-                         quiet=True)
+        proc = ctx.popen(ctx.command("train", *TRAIN, "--train.steps", steps, "--train.name", name))
         ctx.background.append(proc)
         target = ctx.dir / (kill_at or f"runs/{name}/metrics.jsonl")
         wait_for(target, proc)

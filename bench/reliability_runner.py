@@ -19,10 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 OUTCOMES = ("clear", "traceback", "silent")
 TOOLS = {"train": ["train_lm.py"], "generate": ["generate.py"],
@@ -58,11 +60,10 @@ class Ctx:
             return re.sub(r"\{([\w/.-]+)\}", lambda m: str(self.shared / m[1]), arg)
         return [sys.executable, *head, *map(fill, args)]
 
-    def popen(self, argv: list[str], quiet: bool = False, **kw: object) -> subprocess.Popen:
-        """``argv`` started in this folder, in a session of its own; ``quiet``: output dropped."""
-        pipe = subprocess.DEVNULL if quiet else subprocess.PIPE
+    def popen(self, argv: list[str]) -> subprocess.Popen:
+        """``argv`` started in this folder, in a session of its own, its output dropped."""
         return subprocess.Popen(argv, cwd=self.dir, env=self.env, start_new_session=True,
-                                stdout=pipe, stderr=pipe, **kw)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         """Run a command during a setup (its failure is the setup's, not the case's)."""
@@ -128,44 +129,64 @@ def run_case(case: Case, repo: Path, shared: Path, work: Path) -> Result:
     ctx = Ctx(work / case.name, repo, shared)
     shutil.rmtree(ctx.dir, ignore_errors=True)
     ctx.dir.mkdir(parents=True)
-    overtime = None
     try:
         if case.setup:
             case.setup(ctx)
         before = _runs_state(ctx.dir)
-        proc = ctx.popen(ctx.command(case.tool, *case.args), stdin=subprocess.PIPE)
-        first = b""
-        if case.signal_after:
-            proc.stdin.close()
-            proc.stdin = None
-            if case.signal_after == "stdout":  # once it has printed something
-                first = proc.stdout.read(1)
-            elif case.signal_after.endswith(" s"):
-                time.sleep(float(case.signal_after[:-2]))
-            else:
-                wait_for(ctx.dir / case.signal_after, proc)
-            time.sleep(1)
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-        try:
-            out, err = proc.communicate(None if case.signal_after else case.stdin,
-                                        timeout=case.timeout)
-            out = first + out
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            overtime = f"still running after {case.timeout:.0f} s"
+        rc, out, err, overtime = _run_command(case, ctx)
     finally:
         for bg in ctx.background:
             _kill(bg)
-    out, err = out.decode(errors="replace"), err.decode(errors="replace")
     harm = overtime or (case.harm(ctx, out + err) if case.harm else None)
-    if case.tool == "train" and case.expect == "fail" and proc.returncode:
+    if case.tool == "train" and case.expect == "fail" and rc and not case.signal_after:
         harm = harm or _new_runs(before, _runs_state(ctx.dir))
-    outcome, detail = classify(case, proc.returncode, err, harm)
+    outcome, detail = classify(case, rc, err, harm)
     lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "it/s" not in x
              and "step/s" not in x and "s/step" not in x and "examples/s" not in x]
-    return Result(case, outcome, proc.returncode, detail, "\n".join(lines))
+    return Result(case, outcome, rc, detail, "\n".join(lines))
+
+
+def _run_command(case: Case, ctx: Ctx) -> tuple[int, str, str, str | None]:
+    """(exit status, stdout, stderr, "still running after ..." or None) of the case's command.
+    Output goes to files, not pipes: a long run's progress bars would fill a pipe and stall."""
+    overtime = None
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(ctx.command(case.tool, *case.args), cwd=ctx.dir, env=ctx.env,
+                                start_new_session=True, stdin=subprocess.PIPE, stdout=out_file,
+                                stderr=err_file)
+        if case.signal_after:
+            _interrupt(case, ctx, proc, out_file)
+        try:
+            proc.communicate(None if case.signal_after else case.stdin, timeout=case.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            overtime = f"still running after {case.timeout:.0f} s"
+        return proc.returncode, _read(out_file), _read(err_file), overtime
+
+
+def _interrupt(case: Case, ctx: Ctx, proc: subprocess.Popen, out_file: BinaryIO) -> None:
+    """Send SIGINT when ``case.signal_after`` says, ``case.stdin`` written first (and left
+    open: an interactive session then waits for more)."""
+    proc.stdin.write(case.stdin)
+    proc.stdin.flush()
+    if case.signal_after == "stdout":  # once it has printed something
+        while not os.fstat(out_file.fileno()).st_size and proc.poll() is None:
+            time.sleep(0.1)
+    elif case.signal_after.endswith(" s"):
+        time.sleep(float(case.signal_after[:-2]))
+    else:
+        wait_for(ctx.dir / case.signal_after, proc)
+    time.sleep(1)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    proc.stdin.close()
+    proc.stdin = None
+
+
+def _read(file: BinaryIO) -> str:
+    file.seek(0)
+    return file.read().decode(errors="replace")
 
 
 def classify(case: Case, rc: int, err: str, harm: str | None) -> tuple[str, str]:
