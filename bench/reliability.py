@@ -66,7 +66,7 @@ def kill_9(repo: Path, work: Path, trials: int, seed: int = 0) -> list[tuple[flo
     """``trials`` runs SIGKILLed at random moments, each resumed to the end: (the moment in
     seconds, the largest |loss - uninterrupted loss| over the logged steps; inf if a step is
     missing or the resume failed)."""
-    ctx = Ctx(work / "kill-9", repo, work / "shared")
+    ctx = Ctx(work / "kill-9", repo, (work / "shared").resolve())
     shutil.rmtree(ctx.dir, ignore_errors=True)
     ctx.dir.mkdir(parents=True)
     args = (*TRAIN, "--train.steps", "20", "--train.checkpoint-every", "2")
@@ -170,11 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     repo, work = Path(args.repo).resolve(), Path(args.work).resolve()
     cases = [c for c in CASES if not args.only or any(w in c.name for w in args.only)]
     print(f"{len(cases)} cases against {repo}", flush=True)
-    if not (args.reuse and (work / "shared" / "runs" / "audio").is_dir()):
-        prepare(repo, work / "shared")
+    shared = (work / "shared").resolve()  # a link to another --work's tiny runs: their paths
+    if not (args.reuse and (shared / "runs" / "audio").is_dir()):
+        prepare(repo, shared)
 
     def one(case):
-        result = run_case(case, repo, work / "shared", work / "cases")
+        result = run_case(case, repo, shared, work / "cases")
         print(f"[{case.cls}] {result.outcome:9} {case.name}: {result.detail}", flush=True)
         if args.show and result.outcome != "clear":
             print("    " + result.stderr[-3000:].replace("\n", "\n    "), flush=True)
