@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax.numpy as jnp
 import numpy as np
@@ -240,8 +241,10 @@ def test_the_other_reads_of_an_unreadable_step_print_nothing(monkeypatch):
     monkeypatch.setattr(sys, "unraisablehook", seen.append)
     quiet_closed_loop_callbacks()
     quiet_closed_loop_callbacks()  # once is enough: the hook is not stacked
-    for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
-        sys.unraisablehook(type("Unraisable", (), {"exc_value": error})())
+    orbax_read = SimpleNamespace(cr_code=SimpleNamespace(co_filename="/orbax/checkpoint/x.py"))
+    for error, source in ((RuntimeError("Event loop is closed"), None), (Exception("read"),
+                          orbax_read), (RuntimeError("other"), None), (ValueError("x"), None)):
+        sys.unraisablehook(SimpleNamespace(exc_value=error, object=source))
     assert [str(u.exc_value) for u in seen] == ["other", "x"]
 
 

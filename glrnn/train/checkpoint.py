@@ -59,16 +59,18 @@ def ctrl_c_deferred() -> Iterator[None]:
 def quiet_closed_loop_callbacks() -> None:
     """Drop the tracebacks of orbax's other reads of a step that failed: it reads the arrays
     concurrently, and when one read fails the others finish after its event loop has closed;
-    their callbacks' ``RuntimeError: Event loop is closed`` would reach the user as a dozen
-    tracebacks beside the one line that names the step. Other unraisable errors print as
-    before."""
+    their callbacks' ``RuntimeError: Event loop is closed`` and their coroutines' errors would
+    reach the user as a dozen tracebacks beside the one line that names the step. Other
+    unraisable errors print as before."""
     previous = sys.unraisablehook
     if getattr(previous, "glrnn_quiet", False):
         return
 
     def hook(unraisable: Any) -> None:
-        error = unraisable.exc_value
-        if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+        error, code = unraisable.exc_value, getattr(unraisable.object, "cr_code", None)
+        closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+        orphan_read = code is not None and "orbax" in code.co_filename  # a read never awaited
+        if not (closed_loop or orphan_read):
             previous(unraisable)
 
     hook.glrnn_quiet = True
