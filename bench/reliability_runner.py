@@ -153,7 +153,7 @@ def _run_command(case: Case, ctx: Ctx) -> tuple[int, str, str, str | None]:
     with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
         proc = subprocess.Popen(ctx.command(case.tool, *case.args), cwd=ctx.dir, env=ctx.env,
                                 start_new_session=True, stdin=subprocess.PIPE, stdout=out_file,
-                                stderr=err_file)
+                                stderr=err_file, preexec_fn=_default_sigint)
         if case.signal_after:
             _interrupt(case, ctx, proc, out_file)
         try:
@@ -163,6 +163,12 @@ def _run_command(case: Case, ctx: Ctx) -> tuple[int, str, str, str | None]:
             proc.wait()
             overtime = f"still running after {case.timeout:.0f} s"
         return proc.returncode, _read(out_file), _read(err_file), overtime
+
+
+def _default_sigint() -> None:
+    """In the child: SIGINT as in a terminal (a harness started in the background inherits it
+    ignored, and Python would then never see the Ctrl-C the case sends)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt(case: Case, ctx: Ctx, proc: subprocess.Popen, out_file: BinaryIO) -> None:
