@@ -460,11 +460,16 @@ def test_ctrl_c_during_a_checkpoint_save_is_raised_after_it():
     """A Ctrl-C inside orbax's save or wait is held back until it returns (orbax would log the
     KeyboardInterrupt as a failed save, traceback and all), then raised as usual."""
     reached = []
-    with pytest.raises(KeyboardInterrupt), ctrl_c_deferred():
-        os.kill(os.getpid(), signal.SIGINT)
-        reached.append("the block went on")
+    # Python's own handler, whatever this process inherited (SIGINT is ignored in background jobs)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), ctrl_c_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("the block went on")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert reached == ["the block went on"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_stopped_training_run_is_one_line(monkeypatch, capsys):
