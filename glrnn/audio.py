@@ -68,6 +68,7 @@ class WavWriter:
     """A 16-bit mono WAV file written as samples arrive (``write``), finished by ``close``."""
 
     def __init__(self, path: str | Path, rate: int) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as output_file promises
         self.file = wave.open(str(path), "wb")  # noqa: SIM115 (kept open across writes)
         self.file.setnchannels(1)
         self.file.setsampwidth(2)

@@ -32,6 +32,7 @@ from glrnn.train.run import read_config
 
 X_LABELS = {"step": "step", "tokens": "training tokens", "elapsed": "seconds",
             "epoch": "epochs"}
+DRAWN = ("loss", "val_loss", "val_bpb", "val_acc", "val_seq_acc", "elapsed", "epoch")
 RIGHT = {"val_bpb": ("bits per byte", "validation bits per byte"),
          "val_acc": ("accuracy", "validation accuracy")}
 
@@ -52,6 +53,17 @@ def tokens_per_step(run_dir: Path) -> int:
     return cfg.data.batch_size * (cfg.task.length() if cfg.task.name else cfg.data.seq_len)
 
 
+def check_numbers(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """ConfigError naming the first value this module draws that is not a number (matplotlib
+    would draw strings as categories, silently)."""
+    for row in rows:
+        for field in DRAWN:
+            value = row.get(field, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{run_dir / 'metrics.jsonl'}: step {row['step']}: "
+                                  f"{field}={value!r} is not a number")
+
+
 def figure_file(out: str | Path) -> Path:
     """``out`` if it can take a figure: ConfigError unless a file in a format matplotlib
     writes (named by its extension)."""
@@ -68,6 +80,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") 
     runs = [(Path(run_dir), read_metrics(run_dir)) for run_dir in run_dirs]
     for run_dir, rows in runs:
         check(bool(rows), "run", str(run_dir), "a run with metrics (its metrics.jsonl is empty)")
+        check_numbers(run_dir, rows)
     fig, (ax_loss, ax_right) = plt.subplots(1, 2, figsize=(11, 4))
     right = "val_bpb" if any("val_bpb" in r for _, rows in runs for r in rows) else "val_acc"
     drawn = False

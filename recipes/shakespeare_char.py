@@ -2,9 +2,9 @@
 
     python train_lm.py shakespeare-char --data.source PATH/TO/tinyshakespeare/input.txt
 
-The file is karpathy/char-rnn's ``input.txt`` (1,115,394 characters, 65 distinct); split as
-nanoGPT splits it: the first 90 % of the text trains, the last 10 % validates. The character
-vocabulary ``tokenizers/shakespeare-char.json`` was made by
+The file is karpathy/char-rnn's ``input.txt`` (1,115,394 characters by ``wc -m``, 65
+distinct); split as nanoGPT splits it: the first 90 % of the text trains, the last 10 %
+validates. The character vocabulary ``tokenizers/shakespeare-char.json`` was made by
 ``python -m glrnn.tokenizer_train --source input.txt --kind char
 --out tokenizers/shakespeare-char.json`` (65 characters + BOS/EOS/PAD/UNK). The validation loss
 is in nats per character; nanoGPT's CPU recipe (a 4-layer, 128-wide transformer) reports 1.88.

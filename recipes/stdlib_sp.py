@@ -1,8 +1,9 @@
 """stdlib-sp: the default corpus with the shipped SentencePiece tokenizer (BPE, 4096 pieces).
 
 ``tokenizers/stdlib-bpe-4k.model`` was made by ``python -m glrnn.tokenizer_train --source stdlib
---kind bpe --vocab-size 4096 --out tokenizers/stdlib-bpe-4k.model`` (3.3 bytes per token on the
-standard library), so windows of 128 tokens hold about 420 bytes, 1.6 times stdlib-bytes' 256.
+--kind bpe --vocab-size 4096 --out tokenizers/stdlib-bpe-4k.model`` (3.11 bytes per token on the
+standard library: ``python bench/tokenizer_bytes.py``), so windows of 128 tokens hold about 400
+bytes, 1.6 times stdlib-bytes' 256.
 Compare the two runs in bits per byte (``python -m glrnn.plot runs/A runs/B``).
 """
 

@@ -11,10 +11,12 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax.numpy as jnp
 import numpy as np
@@ -36,7 +38,12 @@ from glrnn.sampling import Sampling
 from glrnn.tokenizer import ByteTokenizer, from_name
 from glrnn.tokenizer_train import main as tokenizer_train_main
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
-from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
+from glrnn.train.checkpoint import (
+    Checkpoints,
+    checkpoint_dir,
+    ctrl_c_deferred,
+    quiet_closed_loop_callbacks,
+)
 from glrnn.train.lock import RunLock
 from glrnn.train.loop import State, _finish, make_train_step
 from glrnn.train.metrics import METRICS, read_metrics
@@ -226,6 +233,21 @@ def test_kill_9_during_a_save_resumes_exactly(workdir, ref, capsys):
 
 # 3. damaged checkpoints, config.json, metrics
 
+def test_the_other_reads_of_an_unreadable_step_print_nothing(monkeypatch):
+    """orbax's concurrent reads of a step that failed finish on a closed event loop: their
+    errors are dropped once a step is found unreadable; any other unraisable error still
+    reaches the previous hook."""
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    quiet_closed_loop_callbacks()
+    quiet_closed_loop_callbacks()  # once is enough: the hook is not stacked
+    orbax_read = SimpleNamespace(cr_code=SimpleNamespace(co_filename="/orbax/checkpoint/x.py"))
+    for error, source in ((RuntimeError("Event loop is closed"), None), (Exception("read"),
+                          orbax_read), (RuntimeError("other"), None), (ValueError("x"), None)):
+        sys.unraisablehook(SimpleNamespace(exc_value=error, object=source))
+    assert [str(u.exc_value) for u in seen] == ["other", "x"]
+
+
 @UNRETRIEVED
 def test_generation_falls_back_to_the_newest_readable_step(ref, capsys):
     _, run_dir = copy_run(ref[1], "damaged")
@@ -287,6 +309,9 @@ def test_a_torn_or_damaged_metrics_file(tmp_path, capsys):
     (tmp_path / METRICS).write_text(text.replace('{"step": 2', '{"step": 2,,'))
     assert plot_main([str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
     assert "metrics.jsonl: line 2 is damaged" in one_line(capsys.readouterr().err)
+    (tmp_path / METRICS).write_text(text.replace('"loss": 0.5', '"loss": "0.5"'))
+    assert plot_main([str(tmp_path), "--out", str(tmp_path / "c.png")]) == 2
+    assert "step 2: loss='0.5' is not a number" in one_line(capsys.readouterr().err)
 
 
 # 4. no traceback for a user's mistake; 5. a failed start makes nothing
@@ -365,6 +390,15 @@ def test_wav_files_that_are_not_wav(tmp_path):
     assert rate == 8000 and len(samples) == 4
 
 
+def test_audio_into_a_folder_not_yet_made(tmp_path):
+    """--audio's folder is made, as for every output file (it was a traceback)."""
+    writer = WavWriter(tmp_path / "new" / "a.wav", 8000)
+    writer.write(np.zeros(10))
+    writer.close()
+    samples, rate = read_wav(tmp_path / "new" / "a.wav")
+    assert rate == 8000 and len(samples) == 10
+
+
 def test_bad_tokenizer_files(tmp_path, capsys):
     for text, match in [("{not json", "not a character tokenizer file"),
                         ('{"kind": "char"}', "not a character tokenizer file .KeyError"),
@@ -420,6 +454,22 @@ def test_ctrl_c_in_generate_keeps_what_was_read(ref, tmp_path, capsys, monkeypat
                               "--save-state", str(tmp_path / "none.npz")]) == 0
     assert "nothing was read: no state saved" in capsys.readouterr().err
     assert not (tmp_path / "none.npz").exists()
+
+
+def test_ctrl_c_during_a_checkpoint_save_is_raised_after_it():
+    """A Ctrl-C inside orbax's save or wait is held back until it returns (orbax would log the
+    KeyboardInterrupt as a failed save, traceback and all), then raised as usual."""
+    reached = []
+    # Python's own handler, whatever this process inherited (SIGINT is ignored in background jobs)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), ctrl_c_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("the block went on")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    assert reached == ["the block went on"]
 
 
 def test_a_stopped_training_run_is_one_line(monkeypatch, capsys):

@@ -16,8 +16,11 @@ step that restores.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +36,47 @@ from glrnn.train.distributed import is_writer
 
 CHECKPOINTS = "checkpoints"
 UNREADABLE = "unreadable-checkpoints"  # RUN/UNREADABLE/<step>: steps a resumed run set aside
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) held back until the block ends, then handled as usual: orbax logs a
+    KeyboardInterrupt that lands inside its save or its wait as a failed save, traceback and
+    all, where the user should see one line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    previous = signal.signal(signal.SIGINT, lambda *received: caught.append(received))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(*caught[0])
+
+
+def quiet_closed_loop_callbacks() -> None:
+    """Drop the tracebacks of orbax's other reads of a step that failed: it reads the arrays
+    concurrently, and when one read fails the others finish after its event loop has closed;
+    their callbacks' ``RuntimeError: Event loop is closed`` and their coroutines' errors would
+    reach the user as a dozen tracebacks beside the one line that names the step. Other
+    unraisable errors print as before."""
+    previous = sys.unraisablehook
+    if getattr(previous, "glrnn_quiet", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        error, code = unraisable.exc_value, getattr(unraisable.object, "cr_code", None)
+        closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+        orphan_read = code is not None and "orbax" in code.co_filename  # a read never awaited
+        if not (closed_loop or orphan_read):
+            previous(unraisable)
+
+    hook.glrnn_quiet = True
+    sys.unraisablehook = hook
+
+
 # what orbax and the meta's readers raise on a step with missing, truncated or garbled files
 DAMAGE_ERRORS = (ValueError, KeyError, TypeError, OSError)
 T = TypeVar("T")
@@ -115,8 +159,14 @@ class Checkpoints:
                  "opt_state": ocp.args.StandardSave(opt_state), "meta": ocp.args.JsonSave(meta)}
         if model_state:
             items["model_state"] = ocp.args.StandardSave(model_state)
-        self.manager.save(step, args=ocp.args.Composite(**items),
-                          metrics=None if value is None else {self.metric: value})
+        with ctrl_c_deferred():
+            self.manager.save(step, args=ocp.args.Composite(**items),
+                              metrics=None if value is None else {self.metric: value})
+
+    def wait(self) -> None:
+        """Wait for the pending save (a Ctrl-C meanwhile is raised once it is written)."""
+        with ctrl_c_deferred():
+            self.manager.wait_until_finished()
 
     def steps(self) -> list[int]:
         return list(self.manager.all_steps())
@@ -153,6 +203,7 @@ class Checkpoints:
         ``RUN/unreadable-checkpoints/`` (by process 0 of a job; every process then sees them
         gone). ConfigError if no step can be read."""
         unreadable = []
+        quiet_closed_loop_callbacks()
         for step in sorted(self.steps(), reverse=True):
             try:
                 value = restore(step)
@@ -189,5 +240,5 @@ class Checkpoints:
 
     def close(self) -> None:
         """Wait for pending saves and release the manager."""
-        self.manager.wait_until_finished()
+        self.wait()
         self.manager.close()

@@ -195,10 +195,10 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
             _say(f"resuming {run_dir} from step {state.step}")
         metrics.drop_after(state.step)
         state, figures = _run(cfg, task, state, checkpoints, metrics, run_dir)
-        checkpoints.manager.wait_until_finished()
+        checkpoints.wait()
         figures |= _finish(task, state, checkpoints, run_dir)
     except KeyboardInterrupt:
-        checkpoints.manager.wait_until_finished()
+        checkpoints.wait()
         raise TrainingInterrupted(f"interrupted; {_last_checkpoint(checkpoints)}") from None
     finally:
         checkpoints.close()
