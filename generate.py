@@ -22,7 +22,8 @@ from glrnn.audio import MuLawTokenizer, WavWriter, draw_spectrogram
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
 from glrnn.files import output_file
-from glrnn.generate import Generator, TextStream, load_run, zero_carry
+from glrnn.generate import Generator, TextStream, zero_carry
+from glrnn.runs.load import load_run
 from glrnn.sampling import Sampling
 from glrnn.state import load_state, model_identity, save_state
 

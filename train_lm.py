@@ -14,10 +14,10 @@ import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import Config
+from glrnn.runs.distributed import PeerFailed, initialize_distributed
+from glrnn.runs.run import default_run_name
 from glrnn.train import TrainingDiverged, train
-from glrnn.train.distributed import PeerFailed, initialize_distributed
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
-from glrnn.train.run import default_run_name
 
 
 def parse(argv: Sequence[str]) -> Config:

@@ -15,12 +15,12 @@ from glrnn.generate import Generator, TextStream, prefill_pieces, zero_carry
 from glrnn.mixers import MIXERS
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params, init_params
+from glrnn.runs.checkpoint import Checkpoints
+from glrnn.runs.run import run_dir_of, write_config
 from glrnn.sampling import Sampling, filter_logits, sample
 from glrnn.state import load_state, model_identity, save_state
 from glrnn.tokenizer import ByteTokenizer
-from glrnn.train.checkpoint import Checkpoints
 from glrnn.train.optim import make_optimizer
-from glrnn.train.run import run_dir_of, write_config
 
 generate_cli = load_script("generate")
 

@@ -22,7 +22,8 @@ from glrnn.config import (
     TrainConfig,
 )
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.runs.start import start_checks
+from glrnn.task_config import TaskConfig
 from glrnn.train import train
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.metrics import read_metrics
@@ -78,8 +79,8 @@ def test_classifier_learns_online_through_the_loop(tmp_path):
       "scan_method": "sequential"}, "model.gateloop.recurrent")])
 def test_what_online_rules_cannot_train_is_refused_at_start_up(change, field):
     with pytest.raises(ConfigError, match=rf"^{field}=.*train.rule='online_full'"):
-        Config(model=ModelConfig(**change), train=TrainConfig(rule="online_full"),
-               task=TaskConfig(name="copy"))
+        start_checks(Config(model=ModelConfig(**change), train=TrainConfig(rule="online_full"),
+                            task=TaskConfig(name="copy")))
 
 
 def test_two_tower_tasks_and_mean_pooled_arrays_are_refused(tmp_path):

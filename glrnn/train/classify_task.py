@@ -23,15 +23,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from glrnn.config import Config, ConfigError
 from glrnn.data.tasks.base import Split, TaskData
 from glrnn.files import write_text_atomic
+from glrnn.losses import label_nats
 from glrnn.models import Classifier
+from glrnn.runs.distributed import is_writer
 from glrnn.train.batching import cut_to_length, epoch_batches
 from glrnn.train.confusion import confusion_report
-from glrnn.train.distributed import is_writer
 from glrnn.train.task import ModelState, Params
 from glrnn.train.variables import apply_model, init_variables
 
@@ -85,15 +85,6 @@ class Examples:
         if self.positions is not None:
             batch["positions"] = self.positions[index]
         return batch
-
-
-def label_nats(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(nats [labels' shape], 0 where the label is -1; valid bool [same]): logits
-    [..., n_classes], labels int [...]."""
-    valid = labels >= 0
-    nats = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
-                                                           jnp.maximum(labels, 0))
-    return jnp.where(valid, nats, 0.0), valid
 
 
 def check_task_fits(cfg: Config, data: TaskData) -> None:

@@ -15,21 +15,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from glrnn.config import Config
 from glrnn.data.text import segment_ids
+from glrnn.losses import cross_entropy
 from glrnn.models import LanguageModel
 from glrnn.train.metrics import bits_per_byte
 from glrnn.train.task import ModelState, Params
 from glrnn.train.variables import apply_model, init_variables
 
 EvalStep = Callable[[Params, ModelState, jax.Array], jax.Array]
-
-
-def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    """Nats per position: logits [..., V], targets [...] int -> [...] float32."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
 
 
 def batch_nats(model: LanguageModel, params: Params, batch: jax.Array, bos_id: int, *,

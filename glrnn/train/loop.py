@@ -30,23 +30,17 @@ from glrnn.data import make_data
 from glrnn.data.tasks import TaskData, load_task
 from glrnn.files import check_folder
 from glrnn.params import overlay_params
-from glrnn.tokenizer import from_name
-from glrnn.train.checkpoint import (
+from glrnn.runs.checkpoint import (
     DAMAGE_ERRORS,
     Checkpoints,
     key_from_json,
     key_to_json,
     unreadable_because,
 )
-from glrnn.train.classify_task import ClassifyTask
-from glrnn.train.distributed import is_writer, start_together
-from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
-from glrnn.train.lm_task import LMTask
-from glrnn.train.lock import RunLock
-from glrnn.train.metrics import MetricsLog
-from glrnn.train.online import task_gradient
-from glrnn.train.optim import lr_schedule, make_optimizer
-from glrnn.train.run import (
+from glrnn.runs.distributed import is_writer, start_together
+from glrnn.runs.load import load_run
+from glrnn.runs.lock import RunLock
+from glrnn.runs.run import (
     RUN_DIR_OPTIONS,
     default_run_name,
     latest_link,
@@ -54,6 +48,14 @@ from glrnn.train.run import (
     run_dir_of,
     write_config,
 )
+from glrnn.runs.start import start_checks
+from glrnn.tokenizer import Tokenizer
+from glrnn.train.classify_task import ClassifyTask
+from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
+from glrnn.train.lm_task import LMTask
+from glrnn.train.metrics import MetricsLog
+from glrnn.train.online import task_gradient
+from glrnn.train.optim import lr_schedule, make_optimizer
 from glrnn.train.sharding import (
     batch_sharding,
     check_batch,
@@ -142,9 +144,10 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     return train_step
 
 
-def make_task(cfg: Config, data: Any = None) -> Task:
+def make_task(cfg: Config, tokenizer: Tokenizer, data: Any = None) -> Task:
     """The task ``cfg`` trains: a classifier of ``cfg.task`` (or of ``data``, a task's arrays),
-    else a language model of ``data`` (default: the data of ``cfg.data``)."""
+    else a language model of ``data`` (default: the data of ``cfg.data``, read with
+    ``tokenizer``)."""
     if cfg.task.name and data is None:
         data = load_task(cfg.task)
     if isinstance(data, TaskData):
@@ -152,8 +155,7 @@ def make_task(cfg: Config, data: Any = None) -> Task:
     if cfg.model.norm == "batchnorm":
         raise ConfigError("model.norm='batchnorm': expected layernorm or rmsnorm for a language "
                           "model (batch statistics over positions would let it see the future)")
-    return LMTask(cfg, data if data is not None else make_data(cfg.data,
-                                                               from_name(cfg.data.tokenizer)))
+    return LMTask(cfg, data if data is not None else make_data(cfg.data, tokenizer))
 
 
 def resolve_steps(cfg: Config, task: Task) -> Config:
@@ -173,8 +175,8 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
 def train(cfg: Config, data: Any = None) -> TrainResult:
     """Train ``cfg`` in ``OUT/NAME``, resuming from its newest readable checkpoint if any.
     Everything is checked before the run directory is made or ``OUT/latest`` moves, and the
-    directory is locked while the run trains (glrnn/train/lock.py). Every process of a job
-    calls it alike and their start-ups agree (glrnn/train/distributed.py); process 0 writes
+    directory is locked while the run trains (glrnn/runs/lock.py). Every process of a job
+    calls it alike and their start-ups agree (glrnn/runs/distributed.py); process 0 writes
     the run directory's files."""
     started = start_together(lambda: _start(cfg, data), config_of=lambda s: s.cfg,
                              undo=Started.abandon)
@@ -243,16 +245,17 @@ def _start(cfg: Config, data: Any) -> Started:
     it), the task and its data, the resolved config, the fresh state on the mesh; then the run
     directory, locked by process 0, with its config.json (process 0 writes it) and the metrics
     log."""
+    tokenizer = start_checks(cfg)
     if not cfg.train.name:
         cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
     run_dir = run_dir_of(cfg).absolute()
     latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
     mesh = make_mesh(cfg.train.fsdp)
     check_batch(cfg.data.batch_size, mesh)
-    task = make_task(cfg, data)
+    task = make_task(cfg, tokenizer, data)
     cfg = resolve_steps(cfg, task)
     state = _initial_state(cfg, task, mesh)
-    tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
+    tokenizer = getattr(task, "tokenizer", None) or tokenizer
     writer = is_writer()
     lock = RunLock(run_dir, hold=writer)
     try:
@@ -293,8 +296,6 @@ def _initial_state(cfg: Config, task: Task, mesh: Mesh) -> State:
     init_key, dropout_key = jax.random.split(jax.random.key(cfg.train.seed))
     params, roles, model_state = task.init_variables(init_key)
     if cfg.train.init_from:
-        from glrnn.generate import load_run  # glrnn.generate imports this package
-
         try:
             params = overlay_params(params, load_run(cfg.train.init_from)[3])
         except ValueError as e:  # a parameter the model lacks, or of another shape

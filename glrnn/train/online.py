@@ -22,26 +22,15 @@ import jax
 import jax.numpy as jnp
 
 from glrnn.config import Config, ConfigError
+from glrnn.losses import label_cross_entropy, token_cross_entropy
 from glrnn.models import Classifier
 from glrnn.online.grad import gradient_function
-from glrnn.train.classify_task import ClassifyTask, label_nats
-from glrnn.train.lm_task import LMTask, cross_entropy
+from glrnn.train.classify_task import ClassifyTask
+from glrnn.train.lm_task import LMTask
 from glrnn.train.task import Batch, ModelState, Params, Task
 
 TaskGrad = Callable[[Params, ModelState, Batch, jax.Array],
                     tuple[tuple[jax.Array, ModelState], Params]]
-
-
-def token_cross_entropy(logits: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(Σ nats, count) of one position: logits [B, V], target int [B]."""
-    return cross_entropy(logits, target).sum(), jnp.asarray(target.shape[0], jnp.float32)
-
-
-def label_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(Σ nats, count) of the labels >= 0 of one position: logits [B, (K,) C], labels
-    [B, (K)]."""
-    nats, valid = label_nats(logits, labels)
-    return nats.sum(), valid.sum().astype(jnp.float32)
 
 
 def task_gradient(cfg: Config, task: Task) -> TaskGrad | None:

@@ -15,7 +15,7 @@ from typing import Any
 from glrnn.config import Config, ConfigError, from_dict
 from glrnn.files import write_text_atomic
 from glrnn.tokenizer import Tokenizer, from_description
-from glrnn.train.distributed import job_stamp
+from glrnn.runs.distributed import job_stamp
 
 CONFIG = "config.json"
 LATEST = "latest"
