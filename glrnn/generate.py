@@ -34,6 +34,8 @@ GREEDY = Sampling(temperature=0.0)
 class Generated:
     tokens: np.ndarray  # [B, n] int32, the sampled tokens
     logits: np.ndarray  # [B, n, V] float32, the logits each token was sampled from
+    next_logits: jax.Array  # [B, V]: the logits of the token after the last one
+    carry: Any  # the model's state after the last token ([B, ...] arrays)
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +153,6 @@ class Generator:
                on_chunk: Callable[[np.ndarray], bool | None] | None = None) -> Generated:
         """Decode from the next-token ``logits`` [B, V] and ``carry`` (after a prefill, or a
         saved state); ``seen`` [B, V] bool: tokens the repetition penalty counts."""
-        self.logits = self.carry = None
         if sampling.repetition_penalty != 1.0:
             seen = jnp.asarray(np.zeros(logits.shape, bool) if seen is None else seen)
         else:
@@ -179,8 +180,56 @@ class Generator:
             asked_to_stop = on_chunk is not None and on_chunk(chunk_tokens)
             if len(stops) or asked_to_stop:
                 break
-        self.logits, self.carry = logits, carry  # where a later call (or a saved state) goes on
-        return Generated(np.concatenate(out, axis=1), np.concatenate(used, axis=1))
+        return Generated(np.concatenate(out, axis=1), np.concatenate(used, axis=1), logits,
+                         carry)
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """Where a session stands, as values: every token read or generated so far (of the first
+    sequence), the logits of the next token [B, V] and the model's carry ([B, ...] arrays);
+    logits and carry are None before the first token."""
+
+    tokens: tuple[int, ...] = ()
+    logits: Any = None
+    carry: Any = None
+
+
+class Session:
+    """One conversation with a model, turn by turn: :meth:`read` a prompt on top of the state,
+    then :meth:`decode` its continuation; each returns the new state as a value (nothing is
+    kept here), so a caller can save it, go on from it, or go back to an earlier one.
+    ``num_samples`` continuations of one prompt decode as one batch."""
+
+    def __init__(self, generator: Generator, tokenizer: Tokenizer, num_samples: int = 1) -> None:
+        self.generator, self.tokenizer, self.num_samples = generator, tokenizer, num_samples
+
+    def read(self, state: SessionState, text: str) -> SessionState:
+        """``state`` after the tokens of ``text`` (BOS first when nothing was read yet)."""
+        prompt = self.tokenizer.encode(text)
+        if state.carry is None:  # a fresh sequence starts with BOS
+            prompt = [self.tokenizer.bos_id, *prompt]
+        if not prompt:
+            return state
+        ids = np.asarray([prompt] * self.num_samples, np.int32)
+        carry = None if state.carry is None else jax.tree.map(
+            lambda c: jnp.repeat(c, self.num_samples, axis=0), state.carry)
+        logits, carry = self.generator.prefill(ids, np.ones_like(ids), carry)
+        return SessionState((*state.tokens, *prompt), logits, carry)
+
+    def decode(self, state: SessionState, max_new_tokens: int, *, sampling: Sampling = GREEDY,
+               seed: int = 0, on_chunk: Callable[[np.ndarray], bool | None] | None = None
+               ) -> tuple[Generated, SessionState]:
+        """Up to ``max_new_tokens`` tokens after ``state`` (one sequence stops after EOS); the
+        repetition penalty counts every token of the state (prompts and earlier turns)."""
+        seen = np.zeros(state.logits.shape, bool)
+        seen[:, list(state.tokens)] = True
+        single = self.num_samples == 1
+        out = self.generator.decode(state.logits, state.carry, max_new_tokens, sampling=sampling,
+                                    seed=seed, stop_id=self.tokenizer.eos_id if single else None,
+                                    seen=seen, on_chunk=on_chunk)
+        tokens = (*state.tokens, *out.tokens[0].tolist())
+        return out, SessionState(tokens, out.next_logits, out.carry)
 
 
 class TextStream:

@@ -42,8 +42,8 @@ from glrnn.runs.load import load_run
 from glrnn.runs.lock import RunLock
 from glrnn.runs.run import (
     RUN_DIR_OPTIONS,
-    default_run_name,
     latest_link,
+    named,
     point_latest,
     run_dir_of,
     write_config,
@@ -51,7 +51,7 @@ from glrnn.runs.run import (
 from glrnn.runs.start import start_checks
 from glrnn.tokenizer import Tokenizer
 from glrnn.train.classify_task import ClassifyTask
-from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
+from glrnn.train.flops import measure_peak_flops, mfu
 from glrnn.train.lm_task import LMTask
 from glrnn.train.metrics import MetricsLog
 from glrnn.train.online import task_gradient
@@ -151,7 +151,7 @@ def make_task(cfg: Config, tokenizer: Tokenizer, data: Any = None) -> Task:
     if cfg.task.name and data is None:
         data = load_task(cfg.task)
     if isinstance(data, TaskData):
-        return ClassifyTask(cfg, data)
+        return ClassifyTask(cfg, data, tokenizer)
     if cfg.model.norm == "batchnorm":
         raise ConfigError("model.norm='batchnorm': expected layernorm or rmsnorm for a language "
                           "model (batch statistics over positions would let it see the future)")
@@ -162,7 +162,7 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
     """``cfg`` with ``train.steps`` from ``train.epochs`` when that is set (> 0)."""
     if cfg.train.epochs <= 0:
         return cfg
-    per_epoch = getattr(task, "steps_per_epoch", None)
+    per_epoch = task.steps_per_epoch
     if per_epoch is None:
         raise ConfigError(f"train.epochs={cfg.train.epochs}: expected 0 for a language model "
                           "(its length is train.steps)")
@@ -246,8 +246,7 @@ def _start(cfg: Config, data: Any) -> Started:
     directory, locked by process 0, with its config.json (process 0 writes it) and the metrics
     log."""
     tokenizer = start_checks(cfg)
-    if not cfg.train.name:
-        cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
+    cfg = named(cfg, "run")
     run_dir = run_dir_of(cfg).absolute()
     latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
     mesh = make_mesh(cfg.train.fsdp)
@@ -255,12 +254,11 @@ def _start(cfg: Config, data: Any) -> Started:
     task = make_task(cfg, tokenizer, data)
     cfg = resolve_steps(cfg, task)
     state = _initial_state(cfg, task, mesh)
-    tokenizer = getattr(task, "tokenizer", None) or tokenizer
     writer = is_writer()
     lock = RunLock(run_dir, hold=writer)
     try:
         if writer:
-            write_config(run_dir, cfg, tokenizer)
+            write_config(run_dir, cfg, task.tokenizer)
         metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb, writer=writer)
     except BaseException:
         lock.abandon()
@@ -339,16 +337,13 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
                                  skip_nonfinite=skip, grad_fn=task_gradient(cfg, task))
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     batches = batch_sharding(state.mesh)
-    language = task.unit == "tok"
-    flops_per_token = model_flops_per_token(cfg.model, cfg.data.seq_len) if language else 0.0
     writer = is_writer()  # process 0 alone measures the peak, logs and draws the bar
-    peak = measure_peak_flops() if language and writer else 0.0
+    peak = measure_peak_flops() if task.flops_per_item and writer else 0.0
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
     window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
     val: dict[str, float] = {}
     best, step = dict(state.best), state.step
-    rate_name = "tokens_per_s" if language else "examples_per_s"
     rows = local_rows(batches, cfg.data.batch_size)  # this process's share of every batch
     bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True,
                disable=not writer)
@@ -395,11 +390,11 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
             if step % cfg.train.log_every == 0 or evaluated:
                 if writer:  # a window of skipped steps only has no loss to report
                     losses = {"loss": float(np.mean(window_losses))} if window_losses else {}
-                    extra = ({"mfu": mfu(rate, flops_per_token, peak)} if language
-                             else {"epoch": task.epoch(step)})
+                    extra = ({"mfu": mfu(rate, task.flops_per_item, peak)} if peak else {})
                     metrics.write({"step": step, **losses,
                                    "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
-                                   rate_name: rate, "elapsed": elapsed, **extra,
+                                   task.rate_name: rate, "elapsed": elapsed, **extra,
+                                   **task.step_figures(step),
                                    "skipped": skipped, **(val if evaluated else {})})
                 window_losses, window_steps, window_start = [], 0, time.perf_counter()
             if step % cfg.train.checkpoint_every == 0 or last or stop_early:
