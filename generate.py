@@ -15,14 +15,14 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import tyro
 
 from glrnn.audio import MuLawTokenizer, WavWriter, draw_spectrogram
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
 from glrnn.files import output_file
-from glrnn.generate import Generator, TextStream, load_run, zero_carry
+from glrnn.generate import Generator, Session, SessionState, TextStream, zero_carry
+from glrnn.runs.load import load_run
 from glrnn.sampling import Sampling
 from glrnn.state import load_state, model_identity, save_state
 
@@ -77,27 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         check(args.audio == "" or args.num_samples == 1, "--num-samples", args.num_samples,
               "1 with --audio")
         identity = model_identity(cfg, tokenizer, step)
-        generator = Generator(model, params)
-        history: list[int] = []
-        logits = carry = None
+        session = Session(Generator(model, params), tokenizer, args.num_samples)
+        state = SessionState()
         if args.load_state:
             carry, logits, history = load_state(args.load_state, identity,
                                                 zero_carry(model, params, 1))
-            logits, carry = jnp.asarray(logits), jax.tree.map(jnp.asarray, carry)
+            state = SessionState(tuple(history), jnp.asarray(logits),
+                                 jax.tree.map(jnp.asarray, carry))
     except USER_ERRORS as e:
         return report(e)
 
     def turn(text: str, seed: int) -> None:
-        nonlocal logits, carry, history
-        prompt = tokenizer.encode(text)
-        if carry is None:  # a fresh sequence starts with BOS
-            prompt = [tokenizer.bos_id, *prompt]
-        if prompt:
-            ids = np.asarray([prompt] * args.num_samples, np.int32)
-            state = None if carry is None else jax.tree.map(
-                lambda c: jnp.repeat(c, args.num_samples, axis=0), carry)
-            logits, carry = generator.prefill(ids, np.ones_like(ids), state)
-        history += prompt
+        nonlocal state
+        state = session.read(state, text)
         streams = [TextStream(tokenizer, lambda s: print(s, end="", flush=True), args.stop)
                    for _ in range(args.num_samples)]
         single = args.num_samples == 1
@@ -108,9 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             writer = WavWriter(args.audio, tokenizer.rate)
             sink = lambda chunk: writer.write(tokenizer.decode_audio(chunk[0]))  # noqa: E731
         try:
-            out = generator.decode(logits, carry, args.max_new_tokens, sampling=sampling,
-                                   seed=seed, stop_id=tokenizer.eos_id if single else None,
-                                   on_chunk=sink)
+            out, state = session.decode(state, args.max_new_tokens, sampling=sampling,
+                                        seed=seed, on_chunk=sink)
         finally:  # Ctrl-C too: the samples streamed so far make a whole WAV file
             if args.audio:
                 writer.close()
@@ -119,8 +110,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             png = draw_spectrogram(samples, tokenizer.rate, Path(args.audio).with_suffix(".png"))
             print(f"{len(samples)} samples written to {args.audio}, spectrogram {png}",
                   file=sys.stderr)
-        logits, carry = generator.logits, generator.carry
-        history += out.tokens[0].tolist()
         for i, stream in enumerate(streams):
             if not single:
                 print(f"--- sample {i + 1} ---\n{text}", end="")
@@ -144,11 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:  # the state so far (what was read) is still saved
         print(flush=True)
         status = report(e)
-    if args.save_state and carry is None:  # an interactive session given no line
+    if args.save_state and state.carry is None:  # an interactive session given no line
         print(f"warning: nothing was read: no state saved to {args.save_state}", file=sys.stderr)
     elif args.save_state:
-        path = save_state(args.save_state, carry, logits, history, identity=identity)
-        print(f"state after {len(history)} tokens saved to {path}", file=sys.stderr)
+        path = save_state(args.save_state, state.carry, state.logits, list(state.tokens),
+                          identity=identity)
+        print(f"state after {len(state.tokens)} tokens saved to {path}", file=sys.stderr)
     return status
 
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 
 import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import Config
+from glrnn.runs.distributed import PeerFailed, initialize_distributed
+from glrnn.runs.run import named
 from glrnn.train import TrainingDiverged, train
-from glrnn.train.distributed import PeerFailed, initialize_distributed
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe
-from glrnn.train.run import default_run_name
 
 
 def parse(argv: Sequence[str]) -> Config:
@@ -27,9 +26,7 @@ def parse(argv: Sequence[str]) -> Config:
     default = load_recipe(name)
     cfg = tyro.cli(Config, default=default, args=argv, prog=f"train_lm.py {name}",
                    description=__doc__)
-    if not cfg.train.name:
-        cfg = replace(cfg, train=replace(cfg.train, name=default_run_name(name)))
-    return cfg
+    return named(cfg, name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

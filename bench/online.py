@@ -20,10 +20,10 @@ import jax.numpy as jnp
 from timing import machine, timed
 
 from glrnn.config import ModelConfig
+from glrnn.losses import token_cross_entropy
 from glrnn.models import LanguageModel
 from glrnn.online import gradient_function
 from glrnn.params import init_params
-from glrnn.train.online import token_cross_entropy
 
 VOCAB = 256
 

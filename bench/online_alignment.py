@@ -21,6 +21,7 @@ import numpy as np
 from timing import machine
 
 from glrnn.data.tasks import load_task
+from glrnn.tokenizer import from_name
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.online import task_gradient
 from glrnn.train.recipes import load_recipe
@@ -52,7 +53,7 @@ def main() -> None:
     base = replace(base, model=replace(base.model, d_model=args.width, d_state=args.width,
                                        n_layers=args.layers, dropout=0.0),
                    data=replace(base.data, batch_size=32))
-    task = ClassifyTask(base, load_task(base.task))
+    task = ClassifyTask(base, load_task(base.task), from_name(base.data.tokenizer))
     params, _, state = task.init_variables(jax.random.key(0))
     bptt = jax.jit(jax.value_and_grad(task.loss, has_aux=True))
     batches = [{k: jnp.asarray(v) for k, v in task.train_batch(step).items()}

@@ -19,7 +19,7 @@ import numpy as np
 from timing import machine
 
 from glrnn.data.tasks import TaskConfig, TaskData, load_task
-from glrnn.data.tasks.config import ImageConfig, ListOpsConfig, MQARConfig
+from glrnn.task_config import ImageConfig, ListOpsConfig, MQARConfig
 
 
 def describe(data: TaskData, seconds: float) -> None:

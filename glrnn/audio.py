@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glrnn.errors import ConfigError
+
 MU = 255
 
 
@@ -45,8 +47,6 @@ def resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """(mono samples float32 in [−1, 1], sample rate) of a PCM WAV file; ConfigError naming
     the file if it is not one (or is cut short)."""
-    from glrnn.config import ConfigError  # config imports glrnn.data, which imports this module
-
     try:
         with wave.open(str(path), "rb") as f:
             width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()

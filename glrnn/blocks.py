@@ -9,8 +9,9 @@ time mixer's. The channel mixer acts on each position alone, so both modes share
 Norms: LayerNorm, RMSNorm, or BatchNorm (the LRU and S5 papers' default on the Long Range Arena):
 statistics over the batch and the positions of a sequence, padding excluded by ``mask``; while
 training (``deterministic=False``) it normalises with the batch's statistics and updates running
-averages in the ``batch_stats`` collection (momentum ``BATCHNORM_MOMENTUM``), otherwise (evaluation,
-``step``) it uses the running averages, so the parallel and recurrent modes agree.
+averages in the ``batch_stats`` collection (momentum ``glrnn.layers.BATCHNORM_MOMENTUM``),
+otherwise (evaluation, ``step``) it uses the running averages, so the parallel and recurrent
+modes agree.
 
 Bidirectional blocks (``cfg.bidirectional``, for tasks that are not causal) add a second time mixer
 that runs over each sequence reversed within its length (``reverse``: the index map from
@@ -34,43 +35,11 @@ import jax
 import jax.numpy as jnp
 
 from glrnn.config import ModelConfig
+from glrnn.layers import dense, make_norm, normalize
 from glrnn.mixers import make_mixer
-from glrnn.params import with_role
 
 Carry = Any  # a pytree of arrays whose shapes do not depend on the length
 Mix = Callable[[jax.Array, Carry], tuple[jax.Array, Carry]]
-
-
-def dense(features: int, dtype: str, use_bias: bool = True) -> nn.Dense:
-    """A Dense layer computing in ``dtype`` with float32 parameters tagged with their roles."""
-    return nn.Dense(features, use_bias=use_bias, dtype=jnp.dtype(dtype), param_dtype=jnp.float32,
-                    kernel_init=with_role(nn.initializers.lecun_normal(), "weight"),
-                    bias_init=with_role(nn.initializers.zeros_init(), "bias"))
-
-
-BATCHNORM_MOMENTUM = 0.9
-
-
-def make_norm(name: str, dtype: str) -> nn.Module:
-    """LayerNorm, RMSNorm or BatchNorm (glrnn.config.NORMS) returning ``dtype``; scales and
-    offsets role ``norm``. Call it through :func:`normalize`."""
-    scale = with_role(nn.initializers.ones_init(), "norm")
-    offset = with_role(nn.initializers.zeros_init(), "norm")
-    if name == "layernorm":
-        return nn.LayerNorm(dtype=jnp.dtype(dtype), scale_init=scale, bias_init=offset)
-    if name == "batchnorm":
-        return nn.BatchNorm(momentum=BATCHNORM_MOMENTUM, dtype=jnp.dtype(dtype),
-                            scale_init=scale, bias_init=offset)
-    return nn.RMSNorm(dtype=jnp.dtype(dtype), scale_init=scale)
-
-
-def normalize(norm: nn.Module, x: jax.Array, mask: jax.Array | None = None,
-              deterministic: bool = True) -> jax.Array:
-    """x [..., D] through ``norm``; BatchNorm counts only the positions where ``mask`` (bool,
-    x's leading dims + (1,)) is True and uses its running averages when ``deterministic``."""
-    if isinstance(norm, nn.BatchNorm):
-        return norm(x, use_running_average=deterministic, mask=mask)
-    return norm(x)
 
 
 def reverse_index(lengths: jax.Array, length: int) -> jax.Array:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from glrnn.config import ConfigError, exit_status
+from glrnn.errors import ConfigError, exit_status
 
 # a bad value or file, a missing one, Ctrl-C
 USER_ERRORS = (ConfigError, FileNotFoundError, KeyboardInterrupt)

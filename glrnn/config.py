@@ -9,32 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-
-class ConfigError(Exception):
-    """A configuration value outside its allowed range.
-
-    Deliberately not a ``ValueError``: tyro wraps ``ValueError`` raised while building nested
-    dataclasses into a multi-line box, while other exceptions reach ``train_lm.main`` intact.
-    """
-
-
-def exit_status(error: BaseException) -> int:
-    """What a command exits with after ``error``: 2 for a bad value, 130 for Ctrl-C, 1 for
-    anything else."""
-    if isinstance(error, KeyboardInterrupt):
-        return 130
-    return 2 if isinstance(error, ConfigError) else 1
-
-
-def check(ok: bool, name: str, value: object, allowed: str) -> None:
-    """Raise ``ConfigError("name=value: expected allowed")`` unless ``ok``."""
-    if not ok:
-        raise ConfigError(f"{name}={value!r}: expected {allowed}")
-
+from glrnn.errors import ConfigError, check, check_choice
+from glrnn.task_config import TaskConfig
 
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32: below it, values flush to 0
@@ -58,11 +37,6 @@ def check_float32(config: Any, prefix: str = "") -> None:
             check(float32_ok(value), f"{prefix}{f.name}", value, FLOAT32_RANGE)
 
 
-def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
-    choices = sorted(choices)
-    check(value in choices, name, value, f"one of {', '.join(choices)}")
-
-
 SCAN_METHODS = ("auto", "associative", "sequential", "chunked")
 NORMS = ("layernorm", "rmsnorm", "batchnorm")
 POOLINGS = ("mean", "last", "none")
@@ -74,6 +48,16 @@ BLOCKS = ("prenorm", "hawk", "griffin")
 ENCODING_ERRORS = ("strict", "replace")  # text files that are not UTF-8: refused, or U+FFFD
 FEATURE_MAPS = ("identity", "elu")  # gateloop_qkv's map of q and k (glrnn/mixers/gateloop_qkv.py)
 GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one attention block
+# parameter roles (glrnn/params.py tags every parameter with one)
+ROLES = ("recurrent", "weight", "bias", "norm", "embedding")
+# the time mixers: the names of glrnn.mixers.MIXERS (tests/test_layering.py checks they agree)
+MIXER_NAMES = ("lru", "gateloop", "gateloop_qkv", "rglru", "attention", "dense_rnn", "diag_rnn",
+               "gru")
+RNN_ACTIVATIONS = ("identity", "tanh", "relu")  # the dense RNN's φ (glrnn/mixers/dense_rnn.py)
+# the recurrence initialisations (glrnn/mixers/rnn_init.py): dense matrices / diagonal eigenvalues
+DENSE_INITS = ("glorot", "orthogonal", "rescaled_glorot", "fixed")
+DIAGONAL_INITS = ("glorot", "rescaled_glorot", "fixed")
+MIN_RESCALED_WIDTH = 164  # the rescaled Glorot constant γ_n > 0 from here on
 
 
 @dataclass(frozen=True)
@@ -217,9 +201,6 @@ class DenseRNNConfig:
     quantile: float = 0.9  # rescaled_glorot: the probability that the spectral radius is <= 1
 
     def __post_init__(self) -> None:
-        from glrnn.mixers.dense_rnn import RNN_ACTIVATIONS
-        from glrnn.mixers.rnn_init import DENSE_INITS
-
         check_choice("model.dense_rnn.activation", self.activation, RNN_ACTIVATIONS)
         check_choice("model.dense_rnn.a_init", self.a_init, DENSE_INITS)
         _check_rnn_init("model.dense_rnn", self.radius, self.quantile)
@@ -235,8 +216,6 @@ class DiagRNNConfig:
     quantile: float = 0.9  # rescaled_glorot: the probability that max |λ| <= 1
 
     def __post_init__(self) -> None:
-        from glrnn.mixers.rnn_init import DIAGONAL_INITS
-
         check_choice("model.diag_rnn.eig_init", self.eig_init, DIAGONAL_INITS)
         _check_rnn_init("model.diag_rnn", self.radius, self.quantile)
 
@@ -310,13 +289,11 @@ class ModelConfig:
     diag_rnn: DiagRNNConfig = field(default_factory=DiagRNNConfig)
 
     def __post_init__(self) -> None:
-        from glrnn.mixers import MIXERS  # the registry decides which names exist
-
         for name in ("vocab_size", "d_model", "n_layers", "d_state", "chunk_size"):
             value = getattr(self, name)
             check(isinstance(value, int) and value > 0, f"model.{name}", value,
                   "a positive integer")
-        check_choice("model.mixer", self.mixer, MIXERS)
+        check_choice("model.mixer", self.mixer, MIXER_NAMES)
         check_choice("model.channel_mixer", self.channel_mixer, CHANNEL_MIXERS)
         check_choice("model.norm", self.norm, NORMS)
         check_choice("model.scan_method", self.scan_method, SCAN_METHODS)
@@ -380,8 +357,6 @@ class ModelConfig:
 
     def _check_rescaled_glorot_width(self) -> None:
         """The rescaled Glorot constant is undefined below width 164 (glrnn/mixers/rnn_init.py)."""
-        from glrnn.mixers.rnn_init import MIN_RESCALED_WIDTH
-
         init = {"dense_rnn": ("a_init", self.dense_rnn.a_init),
                 "diag_rnn": ("eig_init", self.diag_rnn.eig_init)}.get(self.mixer)
         if init is not None and init[1] == "rescaled_glorot":
@@ -453,8 +428,6 @@ class OptimConfig:
     grad_accum: int = 1  # split each batch into this many micro-batches (same update, less memory)
 
     def __post_init__(self) -> None:
-        from glrnn.params import ROLES
-
         for role in self.decay_roles:
             check_choice("optim.decay_roles", role, ROLES)
         check(0.0 < self.recurrent_lr_factor < math.inf, "optim.recurrent_lr_factor",
@@ -520,10 +493,6 @@ class TrainConfig:
               self.name, "a plain directory name (no '/', not 'latest')")
 
 
-# imported here, once the fields its checks use exist (it imports this module)
-from glrnn.data.tasks.config import TaskConfig  # noqa: E402
-
-
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs; ``train_lm.py`` builds it from a recipe plus overrides.
@@ -538,8 +507,6 @@ class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
-        from glrnn.tokenizer import from_name
-
         check_float32(self)
         if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
             check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
@@ -558,12 +525,6 @@ class Config:
                 check(attention.max_len >= length, "model.attention.max_len",
                       attention.max_len, f">= {length_field} ({length}) for global "
                       "attention (model.attention.window=0)")
-        vocab = from_name(self.data.tokenizer).vocab_size
-        check(self.model.vocab_size >= vocab, "model.vocab_size", self.model.vocab_size,
-              f">= {vocab} (the {self.data.tokenizer} tokenizer's vocabulary)")
-        from glrnn.online.rules import check_online_config
-
-        check_online_config(self)
 
 
 def _check_positive_int(name: str, value: object) -> None:

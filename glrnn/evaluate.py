@@ -23,7 +23,7 @@ from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
 from glrnn.data import make_data
 from glrnn.data.text import load_documents, pack, validation_windows
-from glrnn.generate import load_run
+from glrnn.runs.load import load_run
 from glrnn.train.lm_task import evaluate, make_eval_step
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from glrnn.config import ConfigError
+from glrnn.errors import ConfigError
 
 
 def file_in_the_way(folder: Path) -> Path | None:

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from glrnn.config import Config, ConfigError
 from glrnn.models import LanguageModel
-from glrnn.params import abstract_params
 from glrnn.sampling import Sampling, sample
 from glrnn.tokenizer import Tokenizer
-from glrnn.train.checkpoint import Checkpoints, checkpoint_dir
-from glrnn.train.run import read_config
 
 Params = Any
 GREEDY = Sampling(temperature=0.0)
@@ -39,6 +34,8 @@ GREEDY = Sampling(temperature=0.0)
 class Generated:
     tokens: np.ndarray  # [B, n] int32, the sampled tokens
     logits: np.ndarray  # [B, n, V] float32, the logits each token was sampled from
+    next_logits: jax.Array  # [B, V]: the logits of the token after the last one
+    carry: Any  # the model's state after the last token ([B, ...] arrays)
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +153,6 @@ class Generator:
                on_chunk: Callable[[np.ndarray], bool | None] | None = None) -> Generated:
         """Decode from the next-token ``logits`` [B, V] and ``carry`` (after a prefill, or a
         saved state); ``seen`` [B, V] bool: tokens the repetition penalty counts."""
-        self.logits = self.carry = None
         if sampling.repetition_penalty != 1.0:
             seen = jnp.asarray(np.zeros(logits.shape, bool) if seen is None else seen)
         else:
@@ -184,8 +180,56 @@ class Generator:
             asked_to_stop = on_chunk is not None and on_chunk(chunk_tokens)
             if len(stops) or asked_to_stop:
                 break
-        self.logits, self.carry = logits, carry  # where a later call (or a saved state) goes on
-        return Generated(np.concatenate(out, axis=1), np.concatenate(used, axis=1))
+        return Generated(np.concatenate(out, axis=1), np.concatenate(used, axis=1), logits,
+                         carry)
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """Where a session stands, as values: every token read or generated so far (of the first
+    sequence), the logits of the next token [B, V] and the model's carry ([B, ...] arrays);
+    logits and carry are None before the first token."""
+
+    tokens: tuple[int, ...] = ()
+    logits: Any = None
+    carry: Any = None
+
+
+class Session:
+    """One conversation with a model, turn by turn: :meth:`read` a prompt on top of the state,
+    then :meth:`decode` its continuation; each returns the new state as a value (nothing is
+    kept here), so a caller can save it, go on from it, or go back to an earlier one.
+    ``num_samples`` continuations of one prompt decode as one batch."""
+
+    def __init__(self, generator: Generator, tokenizer: Tokenizer, num_samples: int = 1) -> None:
+        self.generator, self.tokenizer, self.num_samples = generator, tokenizer, num_samples
+
+    def read(self, state: SessionState, text: str) -> SessionState:
+        """``state`` after the tokens of ``text`` (BOS first when nothing was read yet)."""
+        prompt = self.tokenizer.encode(text)
+        if state.carry is None:  # a fresh sequence starts with BOS
+            prompt = [self.tokenizer.bos_id, *prompt]
+        if not prompt:
+            return state
+        ids = np.asarray([prompt] * self.num_samples, np.int32)
+        carry = None if state.carry is None else jax.tree.map(
+            lambda c: jnp.repeat(c, self.num_samples, axis=0), state.carry)
+        logits, carry = self.generator.prefill(ids, np.ones_like(ids), carry)
+        return SessionState((*state.tokens, *prompt), logits, carry)
+
+    def decode(self, state: SessionState, max_new_tokens: int, *, sampling: Sampling = GREEDY,
+               seed: int = 0, on_chunk: Callable[[np.ndarray], bool | None] | None = None
+               ) -> tuple[Generated, SessionState]:
+        """Up to ``max_new_tokens`` tokens after ``state`` (one sequence stops after EOS); the
+        repetition penalty counts every token of the state (prompts and earlier turns)."""
+        seen = np.zeros(state.logits.shape, bool)
+        seen[:, list(state.tokens)] = True
+        single = self.num_samples == 1
+        out = self.generator.decode(state.logits, state.carry, max_new_tokens, sampling=sampling,
+                                    seed=seed, stop_id=self.tokenizer.eos_id if single else None,
+                                    seen=seen, on_chunk=on_chunk)
+        tokens = (*state.tokens, *out.tokens[0].tolist())
+        return out, SessionState(tokens, out.next_logits, out.carry)
 
 
 class TextStream:
@@ -229,33 +273,3 @@ class TextStream:
 def zero_carry(model: LanguageModel, params: Params, batch_size: int) -> Any:
     """The model's zero state for ``batch_size`` sequences."""
     return model.apply({"params": params}, batch_size, method="init_carry")
-
-
-def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:
-    """(config, tokenizer, model, params of the newest readable checkpoint, its step) of a
-    language model's run, the params on this process's first device whatever devices and
-    processes wrote them; ConfigError for a classifier's run or one with no readable
-    checkpoint."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist")
-    cfg, tokenizer = read_config(run_dir)
-    if cfg.task.name:
-        raise ConfigError(f"{run_dir} is a classifier's run (task.name={cfg.task.name!r}), "
-                          "expected a language model's")
-    if not checkpoint_dir(run_dir).is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
-    checkpoints = Checkpoints(run_dir, writable=False)
-    try:
-        if checkpoints.latest_step() is None:
-            raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
-        model = LanguageModel(cfg.model)
-        abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
-        here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
-                                abstract)
-        step, params = checkpoints.newest_readable(
-            lambda step: checkpoints.restore_params(step, abstract)[0])
-    finally:
-        checkpoints.close()
-    return cfg, tokenizer, model, params, step

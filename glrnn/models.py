@@ -14,10 +14,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from glrnn.blocks import Block, Carry, dense, make_norm, normalize, reverse_index
+from glrnn.blocks import Block, Carry, reverse_index
 from glrnn.config import ModelConfig
-from glrnn.data.tasks.base import TaskInfo
+from glrnn.layers import dense, make_norm, normalize
 from glrnn.params import with_role
+from glrnn.task_config import TaskInfo
 
 
 class Backbone(nn.Module):

@@ -25,7 +25,7 @@ import jax
 from flax import traverse_util
 from flax.core import meta
 
-ROLES = ("recurrent", "weight", "bias", "norm", "embedding")
+from glrnn.config import ROLES
 
 Initializer = Callable[..., jax.Array]
 

@@ -27,8 +27,8 @@ from matplotlib.lines import Line2D
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
 from glrnn.files import output_file, write_atomic
+from glrnn.runs.run import read_config
 from glrnn.train.metrics import read_metrics
-from glrnn.train.run import read_config
 
 X_LABELS = {"step": "step", "tokens": "training tokens", "elapsed": "seconds",
             "epoch": "epochs"}

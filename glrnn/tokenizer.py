@@ -23,7 +23,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from glrnn.config import ConfigError
+from glrnn.audio import MuLawTokenizer
+from glrnn.errors import ConfigError
+from glrnn.files import write_text_atomic
 
 
 class Tokenizer(Protocol):
@@ -126,8 +128,6 @@ class CharTokenizer:
 
 def save_char_vocabulary(text: str, path: str | Path) -> Path:
     """Write the character artifact for the alphabet of ``text``."""
-    from glrnn.files import write_text_atomic  # it imports glrnn.config, which imports this
-
     return write_text_atomic(path, json.dumps({"kind": "char",
                                                "chars": "".join(sorted(set(text)))}) + "\n")
 
@@ -182,8 +182,6 @@ def from_name(name: str) -> Tokenizer:
     if name == "byte":
         return ByteTokenizer()
     if name.startswith("mulaw:"):
-        from glrnn.audio import MuLawTokenizer
-
         rate = name.split(":", 1)[1]
         if not rate.isdigit() or int(rate) <= 0:
             raise ConfigError(f"data.tokenizer={name!r}: expected mulaw:RATE with a sample "

@@ -15,7 +15,7 @@ one position at a time (glrnn/online), so BatchNorm and bidirectional blocks are
 import math
 from dataclasses import replace
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 BASE = classifier_recipe(

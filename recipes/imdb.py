@@ -11,7 +11,7 @@ mean pooling. Ring: glrnn's choice (see docs/recipes.md).
 
 import math
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 CONFIG = classifier_recipe(

@@ -14,7 +14,7 @@ with its gradient stopped).
 import math
 from dataclasses import replace
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 BASE = classifier_recipe(

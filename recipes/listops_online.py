@@ -14,7 +14,7 @@ online_full accumulated over 16 micro-batches of 2. Prediction at the last real 
 import math
 from dataclasses import replace
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 BASE = classifier_recipe(

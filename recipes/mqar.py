@@ -22,7 +22,7 @@ import math
 from dataclasses import replace
 
 from glrnn.config import AttentionConfig, GateLoopQKVConfig
-from glrnn.data.tasks.config import MQARConfig, TaskConfig
+from glrnn.task_config import MQARConfig, TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 BASE = classifier_recipe(

@@ -13,7 +13,7 @@ solve Path-X).
 
 import math
 
-from glrnn.data.tasks.config import PathfinderConfig, TaskConfig
+from glrnn.task_config import PathfinderConfig, TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 CONFIG = classifier_recipe(

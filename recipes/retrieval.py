@@ -12,7 +12,7 @@ warmup (about 4,600 steps), mean pooling. Ring: glrnn's choice (see docs/recipes
 
 import math
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 CONFIG = classifier_recipe(

@@ -12,7 +12,7 @@ Ring r in [0.9, 0.999] with phases over the whole circle: glrnn's reading of the
 
 import math
 
-from glrnn.data.tasks.config import ImageConfig, TaskConfig
+from glrnn.task_config import ImageConfig, TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 CONFIG = classifier_recipe(

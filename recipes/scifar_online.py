@@ -15,7 +15,7 @@ last pixel (pooling "last"), since a mean over the whole sequence has its error 
 import math
 from dataclasses import replace
 
-from glrnn.data.tasks.config import ImageConfig, TaskConfig
+from glrnn.task_config import ImageConfig, TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 BASE = classifier_recipe(

@@ -10,7 +10,7 @@ LRU's fixed decay cannot, which is the paper's point.
 
 import math
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 CONFIG = classifier_recipe(

@@ -11,7 +11,7 @@ epochs is its default length.
 
 import math
 
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 from glrnn.train.recipes import classifier_recipe
 
 CONFIG = classifier_recipe(

@@ -23,12 +23,14 @@ from glrnn.config import (
 )
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
 from glrnn.plot import main as plot_main
+from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import train
 from glrnn.train.batching import bucket_length, cut_to_length, epoch_batches
 from glrnn.train.classify_task import ClassifyTask, Examples, target_positions
 from glrnn.train.metrics import read_metrics
 
 LENGTH = 12
+BYTES = ByteTokenizer()  # a classifier run's recorded tokenizer (config.json)
 
 
 def first_token_task(n_train: int = 96, seed: int = 0) -> TaskData:
@@ -157,8 +159,8 @@ def test_length_buckets_change_the_work_not_the_figures(tmp_path):
     cfg = replace(cfg, data=replace(cfg.data, bucket_by_length=True))
     result = train(cfg, data)
     assert result.figures["val_acc"] > 0.6
-    plain, bucketed = ClassifyTask(replace(cfg, data=DataConfig(batch_size=16)), data), \
-        ClassifyTask(cfg, data)
+    plain, bucketed = ClassifyTask(replace(cfg, data=DataConfig(batch_size=16)), data, BYTES), \
+        ClassifyTask(cfg, data, BYTES)
     params, _, state = plain.init_variables(jax.random.key(3))
     a, b = (task.figures(params, state, task.sets["val"], "val")[0] for task in (plain, bucketed))
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-5 for k in a)
@@ -190,7 +192,7 @@ def test_sparse_targets_give_the_figures_of_dense_ones(tmp_path):
     assert (np.take_along_axis(labels, positions, axis=1) >= 0).all()
     cfg = replace(classify_config(tmp_path), model=replace(
         classify_config(tmp_path).model, classifier=ClassifierConfig(pooling="none")))
-    task = ClassifyTask(cfg, data)
+    task = ClassifyTask(cfg, data, BYTES)
     assert task.sets["val"].positions is not None
     params, _, state = task.init_variables(jax.random.key(0))
     sparse = task.figures(params, state, task.sets["val"], "val")[0]

@@ -9,6 +9,7 @@ import pytest
 from tiny_lm import load_script, tiny_config
 
 from glrnn.config import Config, ConfigError, from_dict
+from glrnn.runs.start import start_checks
 from glrnn.train.optim import lr_schedule
 from glrnn.train.recipes import DEFAULT_RECIPE, load_recipe, recipe_names
 
@@ -27,7 +28,9 @@ def test_every_recipe_loads_and_validates():
     assert {"stdlib-sp", "shakespeare-char", "wikitext103", "tinystories",
             "speech-digits"} <= set(names)
     for name in names:
-        assert isinstance(load_recipe(name), Config), name
+        cfg = load_recipe(name)
+        assert isinstance(cfg, Config), name
+        start_checks(cfg)
 
 
 def test_unknown_recipe_lists_the_known_ones(capsys):

@@ -37,8 +37,8 @@ from glrnn.job import (
 )
 from glrnn.launch import Args, free_port, process_environment
 from glrnn.launch import main as launch_main
-from glrnn.train.checkpoint import checkpoint_dir
-from glrnn.train.distributed import disagreement
+from glrnn.runs.checkpoint import checkpoint_dir
+from glrnn.runs.distributed import disagreement
 from glrnn.train.metrics import read_metrics
 
 STEPS = 10

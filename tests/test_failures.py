@@ -27,27 +27,28 @@ from tiny_lm import ROOT, load_script, tiny_config, write_corpus
 from glrnn.audio import WavWriter, read_wav
 from glrnn.config import Config, ConfigError, DataConfig, LRUConfig, ModelConfig, OptimConfig
 from glrnn.data.stream import StreamingTextData
-from glrnn.data.tasks.config import TaskConfig
 from glrnn.data.text import load_documents
 from glrnn.evaluate import main as evaluate_main
 from glrnn.files import write_atomic
-from glrnn.generate import Generator, load_run
+from glrnn.generate import Generator
 from glrnn.online.stream import cli as stream_cli
 from glrnn.plot import main as plot_main
-from glrnn.sampling import Sampling
-from glrnn.tokenizer import ByteTokenizer, from_name
-from glrnn.tokenizer_train import main as tokenizer_train_main
-from glrnn.train import TrainingDiverged, TrainingInterrupted, train
-from glrnn.train.checkpoint import (
+from glrnn.runs.checkpoint import (
     Checkpoints,
     checkpoint_dir,
     ctrl_c_deferred,
     quiet_closed_loop_callbacks,
 )
-from glrnn.train.lock import RunLock
+from glrnn.runs.load import load_run
+from glrnn.runs.lock import RunLock
+from glrnn.runs.run import CONFIG, read_config, write_config
+from glrnn.sampling import Sampling
+from glrnn.task_config import TaskConfig
+from glrnn.tokenizer import ByteTokenizer, from_name
+from glrnn.tokenizer_train import main as tokenizer_train_main
+from glrnn.train import TrainingDiverged, TrainingInterrupted, train
 from glrnn.train.loop import State, _finish, make_train_step
 from glrnn.train.metrics import METRICS, read_metrics
-from glrnn.train.run import CONFIG, read_config, write_config
 
 generate_cli = load_script("generate")
 
@@ -59,7 +60,7 @@ import os, signal, sys
 from pathlib import Path
 from tiny_lm import tiny_config
 from glrnn.train import train
-from glrnn.train.checkpoint import Checkpoints
+from glrnn.runs.checkpoint import Checkpoints
 
 save = Checkpoints.save
 

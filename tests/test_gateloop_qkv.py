@@ -25,6 +25,7 @@ from glrnn.mixers import make_mixer
 from glrnn.mixers.gateloop_qkv import FEATURE_MAPS as FEATURE_FUNCTIONS
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
+from glrnn.runs.start import start_checks
 from glrnn.state import load_state, save_state
 from glrnn.train import train
 from glrnn.train.metrics import read_metrics
@@ -187,4 +188,4 @@ def test_explicit_widths_need_no_divisor():
 def test_online_rules_refuse_the_matrix_state():
     with pytest.raises(ConfigError, match=r"^train.rule='online_full': expected 'bptt' with "
                                           r"model.mixer='gateloop_qkv'"):
-        Config(model=qkv_config(), train=TrainConfig(rule="online_full"))
+        start_checks(Config(model=qkv_config(), train=TrainConfig(rule="online_full")))

@@ -11,16 +11,23 @@ import pytest
 from tiny_lm import load_script, tiny_config
 
 from glrnn.config import AttentionConfig, ConfigError, GateLoopQKVConfig, ModelConfig
-from glrnn.generate import Generator, TextStream, prefill_pieces, zero_carry
+from glrnn.generate import (
+    Generator,
+    Session,
+    SessionState,
+    TextStream,
+    prefill_pieces,
+    zero_carry,
+)
 from glrnn.mixers import MIXERS
 from glrnn.models import LanguageModel
 from glrnn.params import abstract_params, init_params
+from glrnn.runs.checkpoint import Checkpoints
+from glrnn.runs.run import run_dir_of, write_config
 from glrnn.sampling import Sampling, filter_logits, sample
 from glrnn.state import load_state, model_identity, save_state
 from glrnn.tokenizer import ByteTokenizer
-from glrnn.train.checkpoint import Checkpoints
 from glrnn.train.optim import make_optimizer
-from glrnn.train.run import run_dir_of, write_config
 
 generate_cli = load_script("generate")
 
@@ -285,6 +292,46 @@ def test_bad_state_files_are_refused_before_decoding(saved_run, tiny_model, tmp_
     with pytest.raises(ConfigError, match="carry array 0"):
         save_state(state, (np.zeros(3),), np.zeros((1, 259)), [256], identity=identity)
         load_state(state, identity, carry)
+
+
+PENALTY = Sampling(temperature=0.0, repetition_penalty=3.0)
+
+
+def test_cli_repetition_penalty_counts_the_prompt(saved_run, tiny_model, capsys):
+    """--repetition-penalty over the prompt: the CLI prints what ``Generator.generate`` (whose
+    penalty counts the prompt) continues it with, not the continuation that ignores it."""
+    _, model, params = tiny_model
+    # UTF-8 bytes 0xC2, 0xA0..0xBF: among them the ids the untrained model decodes first
+    text = "".join(map(chr, range(0xA0, 0xC0)))
+    argv = ["--run", str(saved_run), "--temperature", "0", "--repetition-penalty", "3",
+            "--max-new-tokens", "12", "--prompt", text]
+    assert generate_cli.main(argv) == 0
+    tok = ByteTokenizer()
+    prompt = np.asarray([[tok.bos_id, *tok.encode(text)]], np.int32)
+    generator = Generator(model, params)
+    counted = generator.generate(prompt, 12, sampling=PENALTY, stop_id=tok.eos_id)
+    assert capsys.readouterr().out == text + tok.decode(counted.tokens[0].tolist()) + "\n"
+    logits, carry = generator.prefill(prompt, np.ones_like(prompt))
+    ignored = generator.decode(logits, carry, 12, sampling=PENALTY, stop_id=tok.eos_id)
+    assert ignored.tokens.tolist() != counted.tokens.tolist()
+
+
+def test_a_session_returns_its_state_and_penalises_earlier_turns(tiny_model):
+    """Two turns: the state holds every token read and generated, and the second turn decodes
+    what one prefill of the whole text so far, penalising all of it, decodes."""
+    _, model, params = tiny_model
+    tok = ByteTokenizer()
+    session = Session(Generator(model, params, chunk=4), tok)
+    state = session.read(SessionState(), "ab")
+    first, state = session.decode(state, 6, sampling=PENALTY)
+    state = session.read(state, "cd")
+    second, state = session.decode(state, 6, sampling=PENALTY)
+    text = [tok.bos_id, *tok.encode("ab"), *first.tokens[0].tolist(), *tok.encode("cd")]
+    assert state.tokens == (*text, *second.tokens[0].tolist())
+    alone = Generator(model, params, chunk=4).generate([text], 6, sampling=PENALTY,
+                                                        stop_id=tok.eos_id)
+    np.testing.assert_array_equal(second.tokens, alone.tokens)
+    np.testing.assert_allclose(state.logits, alone.next_logits, rtol=1e-4, atol=1e-5)
 
 
 def test_interactive_mode_keeps_the_state(saved_run, tmp_path, capsys, monkeypatch):

@@ -310,7 +310,7 @@ def test_attention_longer_or_shorter_than_the_sequence_fails_at_start_up(attenti
 
 
 def test_a_task_checks_attention_against_its_own_length():
-    from glrnn.data.tasks.config import TaskConfig
+    from glrnn.task_config import TaskConfig
 
     model = ModelConfig(mixer="attention", attention=AttentionConfig(max_len=64))
     with pytest.raises(ConfigError, match=r"^model.attention.max_len=64: .*task.seq_len \(128\)"):

@@ -22,8 +22,7 @@ from glrnn.online import check_rule, gradient_function
 from glrnn.online.cells import CELLS
 from glrnn.online.grad import init_state, online_step
 from glrnn.params import split_roles
-from glrnn.train.lm_task import lm_loss
-from glrnn.train.online import lm_gradient
+from glrnn.train.lm_task import lm_gradient, lm_loss
 
 B, L, H, N = 2, 7, 3, 4
 

@@ -22,11 +22,15 @@ from glrnn.config import (
     TrainConfig,
 )
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.runs.start import start_checks
+from glrnn.task_config import TaskConfig
+from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import train
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.metrics import read_metrics
 from glrnn.train.online import task_gradient
+
+BYTES = ByteTokenizer()  # a classifier run's recorded tokenizer (config.json)
 
 
 def with_rule(cfg: Config, rule: str, **model) -> Config:
@@ -43,7 +47,7 @@ def assert_mixer_grads_close(online, exact) -> None:
 def test_one_label_per_sequence_is_scored_at_the_last_real_position(tmp_path):
     cfg = classify_config(tmp_path)
     cfg = with_rule(cfg, "online_full", n_layers=1)
-    task = ClassifyTask(cfg, first_token_task())
+    task = ClassifyTask(cfg, first_token_task(), BYTES)
     params, _, state = task.init_variables(jax.random.key(0))
     batch = {k: jnp.asarray(v) for k, v in task.train_batch(1).items()}
     assert len(set(np.asarray(batch["lengths"]).tolist())) > 1  # padded rows
@@ -78,8 +82,8 @@ def test_classifier_learns_online_through_the_loop(tmp_path):
       "scan_method": "sequential"}, "model.gateloop.recurrent")])
 def test_what_online_rules_cannot_train_is_refused_at_start_up(change, field):
     with pytest.raises(ConfigError, match=rf"^{field}=.*train.rule='online_full'"):
-        Config(model=ModelConfig(**change), train=TrainConfig(rule="online_full"),
-               task=TaskConfig(name="copy"))
+        start_checks(Config(model=ModelConfig(**change), train=TrainConfig(rule="online_full"),
+                            task=TaskConfig(name="copy")))
 
 
 def test_two_tower_tasks_and_mean_pooled_arrays_are_refused(tmp_path):
@@ -92,8 +96,8 @@ def test_two_tower_tasks_and_mean_pooled_arrays_are_refused(tmp_path):
     cfg = with_rule(classify_config(tmp_path), "online_full")
     with pytest.raises(ConfigError, match=r"two towers\); expected bptt"):
         task_gradient(cfg, ClassifyTask(replace(cfg, data=replace(cfg.data, batch_size=4)),
-                                        two))
+                                        two, BYTES))
     mean = with_rule(classify_config(tmp_path), "online_full",
                      classifier=ClassifierConfig(pooling="mean"))
     with pytest.raises(ConfigError, match=r"^model.classifier.pooling='mean'"):
-        task_gradient(mean, ClassifyTask(mean, first_token_task()))
+        task_gradient(mean, ClassifyTask(mean, first_token_task(), BYTES))

@@ -29,7 +29,7 @@ from glrnn.train.lm_task import lm_loss
 from glrnn.train.loop import make_train_step
 from glrnn.train.optim import make_optimizer
 from glrnn.train.sharding import *
-from glrnn.train.checkpoint import Checkpoints
+from glrnn.runs.checkpoint import Checkpoints
 
 model = LanguageModel(ModelConfig(vocab_size=16, d_model=8, d_state=4, n_layers=2,
                                   mlp_ratio=1.0, dropout=0.1))

@@ -13,9 +13,9 @@ import pytest
 from test_online import init_params
 
 from glrnn.config import ModelConfig
+from glrnn.losses import token_cross_entropy
 from glrnn.models import LanguageModel
 from glrnn.online.stream import StreamTrainer, counter_stream
-from glrnn.train.online import token_cross_entropy
 
 VOCAB, BATCH, CHUNK, LAG = 8, 8, 4, 2
 

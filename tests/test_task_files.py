@@ -16,8 +16,8 @@ from PIL import Image
 
 from glrnn.config import ConfigError
 from glrnn.data.tasks import TaskConfig, load_task
-from glrnn.data.tasks.config import ImageConfig, ListOpsConfig, PathfinderConfig
 from glrnn.data.tasks.listops import TOKENS
+from glrnn.task_config import ImageConfig, ListOpsConfig, PathfinderConfig
 
 # ---------------------------------------------------------------- images
 

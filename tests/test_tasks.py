@@ -11,15 +11,15 @@ import tyro
 
 from glrnn.config import ConfigError
 from glrnn.data.tasks import TASKS, TaskConfig, load_task
-from glrnn.data.tasks.config import (
+from glrnn.data.tasks.listops import TOKENS, apply
+from glrnn.data.tasks.mqar import distinct_integers, weighted_distinct
+from glrnn.task_config import (
     CopyConfig,
     ImageConfig,
     ListOpsConfig,
     MQARConfig,
     SelectiveCopyConfig,
 )
-from glrnn.data.tasks.listops import TOKENS, apply
-from glrnn.data.tasks.mqar import distinct_integers, weighted_distinct
 
 
 def same_arrays(a, b) -> bool:

@@ -8,9 +8,9 @@ import pytest
 from tiny_lm import tiny_config
 
 from glrnn.config import ConfigError
+from glrnn.runs.run import read_config, write_config
 from glrnn.tokenizer import from_description, from_name
 from glrnn.tokenizer_train import main as train_tokenizer
-from glrnn.train.run import read_config, write_config
 
 TEXT = "def f(x):\n    return x + 1  # ünïcode\n\tzz"
 UNSEEN = "漢字 and emoji 🙂"

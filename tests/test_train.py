@@ -13,10 +13,10 @@ import pytest
 from tiny_lm import tiny_config
 
 from glrnn.data import TextData, make_data
+from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir, first_nonfinite
+from glrnn.runs.run import read_config
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
-from glrnn.train.checkpoint import Checkpoints, checkpoint_dir, first_nonfinite
 from glrnn.train.metrics import read_metrics
-from glrnn.train.run import read_config
 
 ROW_FIELDS = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed", "mfu"}
 VAL_FIELDS = {"val_loss", "val_bpb", "val_bits_per_token", "val_ppl"}

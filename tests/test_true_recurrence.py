@@ -12,13 +12,13 @@ import pytest
 from tiny_lm import tiny_config
 
 from glrnn.config import GateLoopConfig
-from glrnn.generate import load_run
 from glrnn.models import LanguageModel
 from glrnn.params import init_params, overlay_params
+from glrnn.runs.checkpoint import Checkpoints
+from glrnn.runs.load import load_run
+from glrnn.runs.run import run_dir_of, write_config
 from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import train
-from glrnn.train.checkpoint import Checkpoints
-from glrnn.train.run import run_dir_of, write_config
 
 
 def save_run(cfg, params: dict) -> None:

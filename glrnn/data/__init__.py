@@ -1,5 +1,6 @@
 """Data sources: text corpora packed into token windows, in memory (text.py) or streamed
-(stream.py); tasks come later."""
+(stream.py), WAV clips for a μ-law run (audio.py); :func:`make_data` picks one. The
+classification tasks' arrays are in tasks/."""
 
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from glrnn.layers import dense
 from glrnn.scan import segment_resets
 
 MASKED = -1e30  # score of a key a query may not see (finite: no NaN in an all-masked pad row)
@@ -138,8 +139,6 @@ class Attention(nn.Module):
         return self.d_model // self.heads
 
     def setup(self) -> None:
-        from glrnn.blocks import dense  # glrnn.blocks builds its mixers from this package
-
         if self.d_model % self.heads or self.head_dim % 2 or self.heads % self.n_kv:
             raise ValueError(f"model.attention.heads={self.heads}, kv_heads={self.kv_heads}: "
                              f"expected heads dividing d_model={self.d_model} into even widths "

@@ -24,13 +24,11 @@ import jax
 import jax.numpy as jnp
 
 from glrnn.activations import Activation, activation
+from glrnn.config import RNN_ACTIVATIONS
 from glrnn.mixers.lru import normal_init
 from glrnn.mixers.rnn_init import recurrent_matrix_init
 from glrnn.mixers.sequential import SequentialRNN
 from glrnn.params import with_role
-
-RNN_ACTIVATIONS = ("identity", "tanh", "relu")
-
 
 # --- the math (pure functions) ---
 

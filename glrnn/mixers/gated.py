@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from glrnn.layers import dense
+
 
 class GatedRecurrence(nn.Module):
     """[batch, length, d_model] -> same; ``mixer`` runs at ``width`` (conv included)."""
@@ -28,8 +30,6 @@ class GatedRecurrence(nn.Module):
     dtype: str = "float32"
 
     def setup(self) -> None:
-        from glrnn.blocks import dense  # glrnn.blocks builds its mixers from this package
-
         self.proj_in = dense(2 * self.width, self.dtype)
         self.proj_out = dense(self.d_model, self.dtype)
 

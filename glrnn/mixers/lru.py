@@ -27,6 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from glrnn.config import LRUConfig
 from glrnn.params import with_role
 from glrnn.scan import channel_resets, linear_scan
 
@@ -88,9 +89,9 @@ class LRU(nn.Module):
 
     d_model: int
     d_state: int
-    r_min: float = 0.0
-    r_max: float = 1.0
-    max_phase: float = 2 * math.pi
+    r_min: float = LRUConfig.r_min  # the defaults are the config's (glrnn/config.py)
+    r_max: float = LRUConfig.r_max
+    max_phase: float = LRUConfig.max_phase
     scan_method: str = "auto"
     chunk_size: int = 64
 

@@ -37,10 +37,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-# the recurrence initialisations: dense matrices / diagonal eigenvalues
-DENSE_INITS = ("glorot", "orthogonal", "rescaled_glorot", "fixed")
-DIAGONAL_INITS = ("glorot", "rescaled_glorot", "fixed")
-MIN_RESCALED_WIDTH = 164  # γ_n > 0 from here on
+from glrnn.config import DENSE_INITS, DIAGONAL_INITS, MIN_RESCALED_WIDTH
 
 
 def rider_gamma(n: int) -> float:

@@ -30,12 +30,12 @@ import tyro
 
 from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ModelConfig, check, check_choice, float32_ok
+from glrnn.losses import token_cross_entropy
 from glrnn.mixers import MIXERS
 from glrnn.models import LanguageModel
 from glrnn.online.grad import OnlineState, StepLoss, init_state, online_step, sequence_loss
 from glrnn.online.rules import check_rule
 from glrnn.params import init_params
-from glrnn.train.online import token_cross_entropy
 
 Params = Any
 Chunk = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # inputs, targets, resets (or None)

@@ -23,16 +23,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from glrnn.config import Config, ConfigError
 from glrnn.data.tasks.base import Split, TaskData
 from glrnn.files import write_text_atomic
+from glrnn.losses import label_cross_entropy, label_nats
 from glrnn.models import Classifier
+from glrnn.online.grad import gradient_function
+from glrnn.runs.distributed import is_writer
+from glrnn.tokenizer import Tokenizer
 from glrnn.train.batching import cut_to_length, epoch_batches
 from glrnn.train.confusion import confusion_report
-from glrnn.train.distributed import is_writer
-from glrnn.train.task import ModelState, Params
+from glrnn.train.task import ModelState, Params, TaskGrad
 from glrnn.train.variables import apply_model, init_variables
 
 Batch = dict[str, np.ndarray]
@@ -87,15 +89,6 @@ class Examples:
         return batch
 
 
-def label_nats(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(nats [labels' shape], 0 where the label is -1; valid bool [same]): logits
-    [..., n_classes], labels int [...]."""
-    valid = labels >= 0
-    nats = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32),
-                                                           jnp.maximum(labels, 0))
-    return jnp.where(valid, nats, 0.0), valid
-
-
 def check_task_fits(cfg: Config, data: TaskData) -> None:
     """ConfigErrors for a config that cannot train on ``data``: the pooling against the labels'
     shape, the batch against the training split, a missing validation split."""
@@ -121,11 +114,13 @@ class ClassifyTask:
     """A :class:`~glrnn.models.Classifier` of ``cfg.model`` on the splits of ``data``."""
 
     unit = "ex"
+    rate_name = "examples_per_s"
+    flops_per_item = 0.0  # no MFU: the classifier's FLOPs per example are not counted
     best_higher = True
 
-    def __init__(self, cfg: Config, data: TaskData) -> None:
+    def __init__(self, cfg: Config, data: TaskData, tokenizer: Tokenizer) -> None:
         check_task_fits(cfg, data)
-        self.cfg, self.data, self.info = cfg, data, data.info
+        self.cfg, self.data, self.info, self.tokenizer = cfg, data, data.info, tokenizer
         train = data.splits["train"]
         self.label_slots = train.labels.shape[2] if train.labels.ndim == 3 else 0
         # several labels per sequence: rank checkpoints by whole sequences right
@@ -178,6 +173,36 @@ class ClassifyTask:
     def epoch(self, step: int) -> float:
         """Epochs done after training step ``step``."""
         return step / self.steps_per_epoch
+
+    def step_figures(self, step: int) -> dict[str, float]:
+        return {"epoch": self.epoch(step)}
+
+    def online_gradient(self, rule: str) -> TaskGrad:
+        """The gradient by the online ``rule``: the classifier run position by position as a
+        causal model with ``pooling="none"`` (the same parameters)."""
+        info, pooling = self.info, self.cfg.model.classifier.pooling
+        if info.two_tower:
+            raise ConfigError(f"train.rule={rule!r}: task {info.name!r} compares two documents "
+                              "(two towers); expected bptt")
+        if pooling == "mean":
+            raise ConfigError(f"model.classifier.pooling='mean': expected 'last' or 'none' "
+                              f"with train.rule={rule!r} (a mean over the sequence has its error "
+                              "only at the end)")
+        model_cfg = replace(self.cfg.model,
+                            classifier=replace(self.cfg.model.classifier, pooling="none"))
+        stepper = Classifier(model_cfg, info, self.label_slots)
+        grad = gradient_function(rule, stepper, label_cross_entropy)
+
+        def fn(params, model_state, batch, key):
+            labels = batch["labels"]
+            if labels.ndim == 1:  # one label per sequence: scored at its last real position
+                positions = jnp.arange(batch["inputs"].shape[1])[None]
+                labels = jnp.where(positions == batch["lengths"][:, None] - 1, labels[:, None],
+                                   -1)
+            loss, grads = grad(params, batch["inputs"], labels, key=key)
+            return (loss, model_state), grads
+
+        return fn
 
     def _eval_fn(self, params: Params, model_state: ModelState,
                  batch: Batch) -> tuple[jax.Array, jax.Array]:

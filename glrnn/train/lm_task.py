@@ -15,21 +15,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from glrnn.config import Config
 from glrnn.data.text import segment_ids
+from glrnn.losses import cross_entropy, token_cross_entropy
 from glrnn.models import LanguageModel
+from glrnn.online.grad import gradient_function
+from glrnn.train.flops import model_flops_per_token
 from glrnn.train.metrics import bits_per_byte
-from glrnn.train.task import ModelState, Params
+from glrnn.train.task import ModelState, Params, TaskGrad
 from glrnn.train.variables import apply_model, init_variables
 
 EvalStep = Callable[[Params, ModelState, jax.Array], jax.Array]
-
-
-def cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    """Nats per position: logits [..., V], targets [...] int -> [...] float32."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
 
 
 def batch_nats(model: LanguageModel, params: Params, batch: jax.Array, bos_id: int, *,
@@ -80,10 +77,25 @@ def evaluate(eval_step: EvalStep, params: Params, model_state: ModelState,
             "val_bits_per_token": loss / math.log(2), "val_ppl": math.exp(min(loss, 700.0))}
 
 
+def lm_gradient(rule: str, model: Any, bos_id: int) -> TaskGrad:
+    """The language-model task's gradient by ``rule``: batch [B, L+1] int32 packed with
+    ``bos_id`` opening each document."""
+    grad = gradient_function(rule, model, token_cross_entropy)
+
+    def fn(params, model_state, batch, key):
+        inputs = batch[:, :-1]
+        loss, grads = grad(params, inputs, batch[:, 1:], inputs == bos_id, key)
+        return (loss, model_state), grads
+
+    return fn
+
+
 class LMTask:
     """A language model of ``cfg.model`` on ``data`` (TextData, StreamingTextData, AudioData)."""
 
     unit = "tok"
+    rate_name = "tokens_per_s"
+    steps_per_epoch = None  # no epochs: a language model's length is train.steps
     best_metric = "val_loss"
     best_higher = False
 
@@ -91,6 +103,7 @@ class LMTask:
         self.cfg, self.data, self.tokenizer = cfg, data, data.tokenizer
         self.model = LanguageModel(cfg.model)
         self.items_per_step = cfg.data.batch_size * cfg.data.seq_len
+        self.flops_per_item = model_flops_per_token(cfg.model, cfg.data.seq_len)
         self._eval_step = make_eval_step(self.model, self.tokenizer.bos_id)
         self.loss = lm_loss(self.model, self.tokenizer.bos_id)
 
@@ -103,6 +116,12 @@ class LMTask:
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
         return evaluate(self._eval_step, params, model_state, self.data.val_batches(),
                         self.tokenizer.byte_lengths())
+
+    def step_figures(self, step: int) -> dict[str, float]:
+        return {}
+
+    def online_gradient(self, rule: str) -> TaskGrad:
+        return lm_gradient(rule, self.model, self.tokenizer.bos_id)
 
     def state(self) -> dict[str, Any]:
         return self.data.state()

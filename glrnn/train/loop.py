@@ -30,30 +30,32 @@ from glrnn.data import make_data
 from glrnn.data.tasks import TaskData, load_task
 from glrnn.files import check_folder
 from glrnn.params import overlay_params
-from glrnn.tokenizer import from_name
-from glrnn.train.checkpoint import (
+from glrnn.runs.checkpoint import (
     DAMAGE_ERRORS,
     Checkpoints,
     key_from_json,
     key_to_json,
     unreadable_because,
 )
-from glrnn.train.classify_task import ClassifyTask
-from glrnn.train.distributed import is_writer, start_together
-from glrnn.train.flops import measure_peak_flops, mfu, model_flops_per_token
-from glrnn.train.lm_task import LMTask
-from glrnn.train.lock import RunLock
-from glrnn.train.metrics import MetricsLog
-from glrnn.train.online import task_gradient
-from glrnn.train.optim import lr_schedule, make_optimizer
-from glrnn.train.run import (
+from glrnn.runs.distributed import is_writer, start_together
+from glrnn.runs.load import load_run
+from glrnn.runs.lock import RunLock
+from glrnn.runs.run import (
     RUN_DIR_OPTIONS,
-    default_run_name,
     latest_link,
+    named,
     point_latest,
     run_dir_of,
     write_config,
 )
+from glrnn.runs.start import start_checks
+from glrnn.tokenizer import Tokenizer
+from glrnn.train.classify_task import ClassifyTask
+from glrnn.train.flops import measure_peak_flops, mfu
+from glrnn.train.lm_task import LMTask
+from glrnn.train.metrics import MetricsLog
+from glrnn.train.online import task_gradient
+from glrnn.train.optim import lr_schedule, make_optimizer
 from glrnn.train.sharding import (
     batch_sharding,
     check_batch,
@@ -142,25 +144,25 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     return train_step
 
 
-def make_task(cfg: Config, data: Any = None) -> Task:
+def make_task(cfg: Config, tokenizer: Tokenizer, data: Any = None) -> Task:
     """The task ``cfg`` trains: a classifier of ``cfg.task`` (or of ``data``, a task's arrays),
-    else a language model of ``data`` (default: the data of ``cfg.data``)."""
+    else a language model of ``data`` (default: the data of ``cfg.data``, read with
+    ``tokenizer``)."""
     if cfg.task.name and data is None:
         data = load_task(cfg.task)
     if isinstance(data, TaskData):
-        return ClassifyTask(cfg, data)
+        return ClassifyTask(cfg, data, tokenizer)
     if cfg.model.norm == "batchnorm":
         raise ConfigError("model.norm='batchnorm': expected layernorm or rmsnorm for a language "
                           "model (batch statistics over positions would let it see the future)")
-    return LMTask(cfg, data if data is not None else make_data(cfg.data,
-                                                               from_name(cfg.data.tokenizer)))
+    return LMTask(cfg, data if data is not None else make_data(cfg.data, tokenizer))
 
 
 def resolve_steps(cfg: Config, task: Task) -> Config:
     """``cfg`` with ``train.steps`` from ``train.epochs`` when that is set (> 0)."""
     if cfg.train.epochs <= 0:
         return cfg
-    per_epoch = getattr(task, "steps_per_epoch", None)
+    per_epoch = task.steps_per_epoch
     if per_epoch is None:
         raise ConfigError(f"train.epochs={cfg.train.epochs}: expected 0 for a language model "
                           "(its length is train.steps)")
@@ -173,8 +175,8 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
 def train(cfg: Config, data: Any = None) -> TrainResult:
     """Train ``cfg`` in ``OUT/NAME``, resuming from its newest readable checkpoint if any.
     Everything is checked before the run directory is made or ``OUT/latest`` moves, and the
-    directory is locked while the run trains (glrnn/train/lock.py). Every process of a job
-    calls it alike and their start-ups agree (glrnn/train/distributed.py); process 0 writes
+    directory is locked while the run trains (glrnn/runs/lock.py). Every process of a job
+    calls it alike and their start-ups agree (glrnn/runs/distributed.py); process 0 writes
     the run directory's files."""
     started = start_together(lambda: _start(cfg, data), config_of=lambda s: s.cfg,
                              undo=Started.abandon)
@@ -243,21 +245,20 @@ def _start(cfg: Config, data: Any) -> Started:
     it), the task and its data, the resolved config, the fresh state on the mesh; then the run
     directory, locked by process 0, with its config.json (process 0 writes it) and the metrics
     log."""
-    if not cfg.train.name:
-        cfg = replace(cfg, train=replace(cfg.train, name=default_run_name("run")))
+    tokenizer = start_checks(cfg)
+    cfg = named(cfg, "run")
     run_dir = run_dir_of(cfg).absolute()
     latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
     mesh = make_mesh(cfg.train.fsdp)
     check_batch(cfg.data.batch_size, mesh)
-    task = make_task(cfg, data)
+    task = make_task(cfg, tokenizer, data)
     cfg = resolve_steps(cfg, task)
     state = _initial_state(cfg, task, mesh)
-    tokenizer = getattr(task, "tokenizer", None) or from_name(cfg.data.tokenizer)
     writer = is_writer()
     lock = RunLock(run_dir, hold=writer)
     try:
         if writer:
-            write_config(run_dir, cfg, tokenizer)
+            write_config(run_dir, cfg, task.tokenizer)
         metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb, writer=writer)
     except BaseException:
         lock.abandon()
@@ -293,8 +294,6 @@ def _initial_state(cfg: Config, task: Task, mesh: Mesh) -> State:
     init_key, dropout_key = jax.random.split(jax.random.key(cfg.train.seed))
     params, roles, model_state = task.init_variables(init_key)
     if cfg.train.init_from:
-        from glrnn.generate import load_run  # glrnn.generate imports this package
-
         try:
             params = overlay_params(params, load_run(cfg.train.init_from)[3])
         except ValueError as e:  # a parameter the model lacks, or of another shape
@@ -338,16 +337,13 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
                                  skip_nonfinite=skip, grad_fn=task_gradient(cfg, task))
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     batches = batch_sharding(state.mesh)
-    language = task.unit == "tok"
-    flops_per_token = model_flops_per_token(cfg.model, cfg.data.seq_len) if language else 0.0
     writer = is_writer()  # process 0 alone measures the peak, logs and draws the bar
-    peak = measure_peak_flops() if language and writer else 0.0
+    peak = measure_peak_flops() if task.flops_per_item and writer else 0.0
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
     window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
     val: dict[str, float] = {}
     best, step = dict(state.best), state.step
-    rate_name = "tokens_per_s" if language else "examples_per_s"
     rows = local_rows(batches, cfg.data.batch_size)  # this process's share of every batch
     bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True,
                disable=not writer)
@@ -394,11 +390,11 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
             if step % cfg.train.log_every == 0 or evaluated:
                 if writer:  # a window of skipped steps only has no loss to report
                     losses = {"loss": float(np.mean(window_losses))} if window_losses else {}
-                    extra = ({"mfu": mfu(rate, flops_per_token, peak)} if language
-                             else {"epoch": task.epoch(step)})
+                    extra = ({"mfu": mfu(rate, task.flops_per_item, peak)} if peak else {})
                     metrics.write({"step": step, **losses,
                                    "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
-                                   rate_name: rate, "elapsed": elapsed, **extra,
+                                   task.rate_name: rate, "elapsed": elapsed, **extra,
+                                   **task.step_figures(step),
                                    "skipped": skipped, **(val if evaluated else {})})
                 window_losses, window_steps, window_start = [], 0, time.perf_counter()
             if step % cfg.train.checkpoint_every == 0 or last or stop_early:

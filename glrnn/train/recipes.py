@@ -20,7 +20,7 @@ from glrnn.config import (
     OptimConfig,
     TrainConfig,
 )
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 DEFAULT_RECIPE = "stdlib-bytes"

@@ -13,7 +13,7 @@ The mesh has two axes, ``("data", "fsdp")``, over all devices (of all hosts):
 loop places the state and each batch, and XLA inserts the collectives. Several processes (one
 per host, or several on one machine): the mesh spans the devices of all of them, and each
 process hands over only its own rows of every batch (:func:`local_rows`, :func:`shard_batch`);
-see docs/sharding.md and glrnn/train/distributed.py.
+see docs/sharding.md and glrnn/runs/distributed.py.
 """
 
 from __future__ import annotations

@@ -11,21 +11,31 @@ that training updates without gradients: BatchNorm's ``batch_stats``; ``{}`` for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import flax.linen as nn
 import jax
 
+from glrnn.tokenizer import Tokenizer
+
 Params = Any
 ModelState = dict[str, Any]
 Batch = Any  # a pytree of numpy arrays whose leading axis is the batch
+# (params, model_state, batch, key) -> ((loss, model_state), grads): value_and_grad's signature
+TaskGrad = Callable[[Params, ModelState, Batch, jax.Array],
+                    tuple[tuple[jax.Array, ModelState], Params]]
 
 
 class Task(Protocol):
     model: nn.Module
+    tokenizer: Tokenizer  # the run's tokenizer (config.json records it)
     unit: str  # what ``items_per_step`` counts, for the progress bar: "tok" or "ex"
+    rate_name: str  # the throughput's name in metrics.jsonl: "tokens_per_s", "examples_per_s"
     items_per_step: int
+    flops_per_item: float  # model FLOPs per item (for MFU); 0: MFU is not reported
+    steps_per_epoch: int | None  # None: no epochs (the run's length is train.steps)
     best_metric: str  # the validation figure that ranks checkpoints ("val_loss", "val_acc")
     best_higher: bool  # whether a larger ``best_metric`` is better
 
@@ -39,6 +49,12 @@ class Task(Protocol):
     def train_batch(self, step: int, rows: slice = slice(None)) -> Batch:
         """The rows ``rows`` (default: all) of the batch of training step ``step`` (a function
         of the step and the data position); each process of a job asks for its own."""
+
+    def online_gradient(self, rule: str) -> TaskGrad:
+        """``task.loss``'s value and gradient by the online learning ``rule`` (not bptt)."""
+
+    def step_figures(self, step: int) -> dict[str, float]:
+        """Figures of training step ``step`` for metrics.jsonl beside the loss (epochs)."""
 
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
         """Validation figures, ``val_loss`` and ``best_metric`` among them."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from glrnn.config import ConfigError
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo, validate
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 
 
 def _registry() -> dict[str, Callable[[TaskConfig], TaskData]]:

@@ -22,8 +22,8 @@ import numpy as np
 from glrnn.config import ConfigError
 from glrnn.data.tasks.arrays import assemble, pack
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
 from glrnn.data.tasks.sources import existing, split_files
+from glrnn.task_config import TaskConfig
 from glrnn.tokenizer import ByteTokenizer
 
 FILE_WORDS = {"train": ("train",), "val": ("eval", "val"), "test": ("test",)}

@@ -15,7 +15,7 @@ import numpy as np
 
 from glrnn.config import ConfigError
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 
 SPLITS = ("train", "val", "test")
 # purposes of the random streams (each generator adds its own split index after it)

@@ -24,23 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """The shape of a task: what the model's encoder and head must be."""
-
-    name: str
-    n_classes: int
-    seq_len: int
-    vocab_size: int = 0  # token inputs: ids in [0, vocab_size); 0 for real-valued inputs
-    input_dim: int = 0  # real-valued inputs: channels C of [N, L, C]; 0 for token inputs
-    pad_id: int = 0  # token inputs: the id placed after each sequence's end
-    two_tower: bool = False  # inputs2/lengths2 present (retrieval)
-    class_names: tuple[str, ...] = ()  # optional, for per-class reports (len n_classes)
-
-    @property
-    def tokens(self) -> bool:
-        return self.vocab_size > 0
+from glrnn.errors import ConfigError
+from glrnn.task_config import TaskInfo
 
 
 @dataclass(frozen=True)
@@ -75,8 +60,6 @@ def validate(data: TaskData) -> None:
     """``ConfigError`` naming the task, the split and what is wrong, before any training: an
     empty split, arrays of the wrong shape or dtype, lengths outside [1, L], token ids outside the
     vocabulary, labels outside [-1, n_classes), a split with no target at all."""
-    from glrnn.config import ConfigError
-
     info = data.info
     if "train" not in data.splits:
         raise ConfigError(f"task {info.name!r}: no train split (has {sorted(data.splits)})")
@@ -106,8 +89,6 @@ def validate(data: TaskData) -> None:
 
 def _check_inputs(where: str, info: TaskInfo, inputs: np.ndarray, lengths: np.ndarray,
                   n: int) -> None:
-    from glrnn.config import ConfigError
-
     seq = info.seq_len
     if info.tokens:
         ok = inputs.dtype == np.int32 and inputs.shape == (n, seq)

@@ -25,7 +25,7 @@ import numpy as np
 
 from glrnn.data.tasks.arrays import full_lengths, generate
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
+from glrnn.task_config import TaskConfig
 
 DEFAULT_SIZES = (20_000, 1_000, 1_000)  # the paper's train / validation / test counts
 

@@ -54,8 +54,8 @@ from glrnn.data.tasks.arrays import (
     stream,
 )
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
 from glrnn.data.tasks.sources import existing, hub_column, hub_split, is_hub, layout_error
+from glrnn.task_config import TaskConfig
 
 Raw = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (uint8 images, integer labels)
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from glrnn.data.tasks.arrays import assemble, class_labels, pack
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
 from glrnn.data.tasks.sources import existing, hub_column, hub_split, is_hub, layout_error
+from glrnn.task_config import TaskConfig
 from glrnn.tokenizer import ByteTokenizer
 
 CLASSES = ("neg", "pos")

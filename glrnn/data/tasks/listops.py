@@ -39,8 +39,8 @@ import numpy as np
 from glrnn.config import ConfigError
 from glrnn.data.tasks.arrays import GENERATE, SPLITS, assemble, pack, stream
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
 from glrnn.data.tasks.sources import existing, split_files
+from glrnn.task_config import TaskConfig
 
 PAD = 0
 DIGITS = tuple(str(d) for d in range(10))

@@ -28,7 +28,7 @@ import numpy as np
 
 from glrnn.data.tasks.arrays import full_lengths, generate
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import MQARConfig, TaskConfig
+from glrnn.task_config import MQARConfig, TaskConfig
 
 DEFAULT_SIZES = (100_000, 3_000, 3_000)
 

@@ -31,8 +31,8 @@ import numpy as np
 from glrnn.config import ConfigError
 from glrnn.data.tasks.arrays import CARVE, SPLITS, full_lengths, stream
 from glrnn.data.tasks.base import Split, TaskData, TaskInfo
-from glrnn.data.tasks.config import TaskConfig
 from glrnn.data.tasks.sources import existing, layout_error
+from glrnn.task_config import TaskConfig
 
 DIFFICULTY_DIR = {"easy": "curv_baseline", "intermediate": "curv_contour_length_9",
                   "hard": "curv_contour_length_14"}

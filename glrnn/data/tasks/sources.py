@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from glrnn.config import ConfigError
-from glrnn.data.tasks.config import HUB
+from glrnn.task_config import HUB
 
 
 def existing(path: str, field: str) -> Path:

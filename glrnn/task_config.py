@@ -21,8 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from glrnn.config import check, check_choice
+from glrnn.errors import check, check_choice
 
+# the tasks: the names of glrnn.data.tasks.TASKS (tests/test_layering.py checks they agree)
+TASK_NAMES = ("copy", "selective_copy", "mqar", "listops", "imdb", "aan", "cifar", "mnist",
+              "pathfinder")
 TOO_LONG = ("truncate", "refuse")
 HUB = "hf:"
 HUB_TASKS = ("imdb", "cifar", "mnist")  # tasks that can read a Hugging Face hub dataset
@@ -158,10 +161,8 @@ class TaskConfig:
     pathfinder: PathfinderConfig = field(default_factory=PathfinderConfig)
 
     def __post_init__(self) -> None:
-        from glrnn.data.tasks import TASKS  # the registry decides which names exist
-
         if self.name:
-            check_choice("task.name", self.name, TASKS)
+            check_choice("task.name", self.name, TASK_NAMES)
         _non_negative("task.seq_len", self.seq_len)
         check_choice("task.too_long", self.too_long, TOO_LONG)
         _non_negative("task.seed", self.seed)
@@ -221,5 +222,23 @@ class TaskConfig:
         return self.fixed_length() or OWN_LENGTH.get(self.name, 0)
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """The shape of a task: what the model's encoder and head must be."""
+
+    name: str
+    n_classes: int
+    seq_len: int
+    vocab_size: int = 0  # token inputs: ids in [0, vocab_size); 0 for real-valued inputs
+    input_dim: int = 0  # real-valued inputs: channels C of [N, L, C]; 0 for token inputs
+    pad_id: int = 0  # token inputs: the id placed after each sequence's end
+    two_tower: bool = False  # inputs2/lengths2 present (retrieval)
+    class_names: tuple[str, ...] = ()  # optional, for per-class reports (len n_classes)
+
+    @property
+    def tokens(self) -> bool:
+        return self.vocab_size > 0
+
+
 __all__ = ["CopyConfig", "ImageConfig", "ListOpsConfig", "MQARConfig",
-           "PathfinderConfig", "SelectiveCopyConfig", "TaskConfig"]
+           "PathfinderConfig", "SelectiveCopyConfig", "TaskConfig", "TaskInfo"]

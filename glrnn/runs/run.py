@@ -14,8 +14,8 @@ from typing import Any
 
 from glrnn.config import Config, ConfigError, from_dict
 from glrnn.files import write_text_atomic
+from glrnn.runs.distributed import job_stamp
 from glrnn.tokenizer import Tokenizer, from_description
-from glrnn.train.distributed import job_stamp
 
 CONFIG = "config.json"
 LATEST = "latest"
@@ -26,6 +26,15 @@ def default_run_name(prefix: str) -> str:
     """``prefix-YYYYmmdd-HHMMSS`` in local time (a job's start on process 0's clock, so that
     all its processes name the same run)."""
     return f"{prefix}-{job_stamp()}"
+
+
+def named(cfg: Config, prefix: str) -> Config:
+    """``cfg`` with its run directory's name: ``train.name`` if set, else
+    :func:`default_run_name` of ``prefix`` (the recipe's name on the command line)."""
+    if cfg.train.name:
+        return cfg
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                              name=default_run_name(prefix)))
 
 
 def run_dir_of(cfg: Config) -> Path:

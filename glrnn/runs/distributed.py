@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from glrnn.config import ConfigError, exit_status
+from glrnn.errors import ConfigError, exit_status
 from glrnn.job import ADDRESS, AUTO, COUNT, INIT_TIMEOUT, Launch, read_launch
 
 STAMP_FORMAT = "%Y%m%d-%H%M%S"

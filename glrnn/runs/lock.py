@@ -14,7 +14,7 @@ from pathlib import Path
 
 from glrnn.config import ConfigError
 from glrnn.files import make_folder
-from glrnn.train.run import RUN_DIR_OPTIONS
+from glrnn.runs.run import RUN_DIR_OPTIONS
 
 LOCK = ".lock"
 

@@ -32,7 +32,7 @@ from jax.experimental import multihost_utils
 
 from glrnn.config import ConfigError
 from glrnn.files import check_folder
-from glrnn.train.distributed import is_writer
+from glrnn.runs.distributed import is_writer
 
 CHECKPOINTS = "checkpoints"
 UNREADABLE = "unreadable-checkpoints"  # RUN/UNREADABLE/<step>: steps a resumed run set aside
