@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from glrnn.scan import gated_linear_attention, transition
-from glrnn.scan.matrix import GRADS
+from glrnn.scan.matrix import CUSTOM_FROM_CHUNKS, GRADS
 
 BATCH, LENGTH, HEADS, WIDTH_K, WIDTH_V = 2, 9, 2, 3, 2
 GLA = jax.jit(gated_linear_attention, static_argnames=("method", "chunk_size", "grad"))
@@ -140,7 +140,7 @@ def test_float32_stays_finite_and_close_when_decays_vanish():
     ({"method": "fft"}, "scan method 'fft': expected one of"),
     ({"chunk_size": 48}, "chunk_size=48: expected a power of two"),
     ({"chunk_size": 0}, "chunk_size=0: expected a power of two"),
-    ({"grad": "numeric"}, "grad 'numeric': expected one of autodiff, custom"),
+    ({"grad": "numeric"}, "grad 'numeric': expected one of auto, autodiff, custom"),
     ({"method": "sequential", "grad": "custom"}, "grad 'custom' with method 'sequential'"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):
@@ -149,3 +149,19 @@ def test_bad_arguments_are_refused(kwargs, match):
         gated_linear_attention(q, k, v, log_a, phase, **kwargs)
     with pytest.raises(ValueError, match=r"k.shape=\(2, 5, 2, 3\): expected q's shape"):
         gated_linear_attention(q, k[:, :5], v, log_a, phase)
+
+
+def test_auto_grad_takes_the_adjoint_from_its_chunk_count_on():
+    """grad="auto" traces the gradient grad="custom" traces from CUSTOM_FROM_CHUNKS chunks on
+    and grad="autodiff"'s below (chunks of 2; tracing only, nothing is compiled)."""
+    x = jnp.ones((1, 2 * CUSTOM_FROM_CHUNKS, 1, 2))
+
+    def program(length: int, grad: str) -> str:
+        def total(q):
+            return gated_linear_attention(q, x[:, :length], x[:, :length], -0.1 * x[:, :length],
+                                          chunk_size=2, grad=grad)[0].sum()
+        return str(jax.make_jaxpr(jax.grad(total))(x[:, :length]))
+
+    for length, picked, other in ((2 * CUSTOM_FROM_CHUNKS, "custom", "autodiff"),
+                                  (2 * CUSTOM_FROM_CHUNKS - 2, "autodiff", "custom")):
+        assert program(length, "auto") == program(length, picked) != program(length, other)
