@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 zero_carry(model, params, 1))
             state = SessionState(tuple(history), jnp.asarray(logits),
                                  jax.tree.map(jnp.asarray, carry))
+        if not args.interactive:  # a learned position table long enough (each line: below)
+            session.check_turn(state, args.prompt, args.max_new_tokens)
     except USER_ERRORS as e:
         return report(e)
 
@@ -126,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except UnicodeDecodeError as e:  # reported; the session and its state go on
                     report(ConfigError(f"input line {i + 1} is not UTF-8 text ({e.reason} at "
                                        f"byte {e.start}): skipped, the state is kept"))
+                    continue
+                try:
+                    session.check_turn(state, line, args.max_new_tokens)
+                except ConfigError as e:  # reported; the session and its state go on
+                    report(ConfigError(f"input line {i + 1}: {e}: skipped, the state is kept"))
                     continue
                 turn(line, args.seed + i)
         else:
