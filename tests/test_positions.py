@@ -18,6 +18,7 @@ from tiny_lm import load_script, tiny_config
 
 from glrnn.config import Config, ConfigError, DataConfig, ModelConfig
 from glrnn.data.text import segment_ids
+from glrnn.evaluate import main as evaluate_main
 from glrnn.generate import Generator, Session, SessionState, zero_carry
 from glrnn.models import LanguageModel
 from glrnn.params import init_params
@@ -284,7 +285,7 @@ def learned_run(tmp_path_factory):
 def test_cli_saved_state_and_the_table_limit(learned_run, tmp_path, capsys, monkeypatch):
     """generate.py on a 24-row table: a saved state continues exactly; a request past the table
     is one line (exit 2) before anything is generated; an interactive line that would pass it
-    is reported and skipped, the session going on."""
+    is reported and skipped, the session going on. glrnn.evaluate refuses a longer window."""
     argv = ["--run", str(learned_run), "--temperature", "0"]
     assert generate_cli.main([*argv, "--prompt", "ab", "--max-new-tokens", "20"]) == 0
     whole = capsys.readouterr().out
@@ -309,3 +310,8 @@ def test_cli_saved_state_and_the_table_limit(learned_run, tmp_path, capsys, monk
                    "per position in a document): skipped, the state is kept\n")
     turns = out.split("\n")
     assert len(turns) == 3 and turns[0].startswith("ab") and turns[1].startswith("cd")
+    # evaluation at a length past the table: refused before the text is read
+    assert evaluate_main(["--run", str(learned_run), "--seq-len", "32"]) == 2
+    assert capsys.readouterr().err == (
+        "error: model.max_positions=24: expected >= 32 for --seq-len (the learned position table "
+        "has one row per position in a document)\n")
