@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from glrnn.blocks import Block, Carry, reverse_index
 from glrnn.config import ModelConfig
+from glrnn.errors import check
 from glrnn.layers import dense, make_norm, normalize
 from glrnn.params import with_role
 from glrnn.positions import PositionCarry, PositionEncoding, check_room, document_offsets
@@ -158,6 +159,8 @@ class Classifier(nn.Module):
 
     def setup(self) -> None:
         cfg, info = self.cfg, self.info
+        check(cfg.positions == "none", "model.positions", cfg.positions,
+              "'none' for a classifier (position encodings are the language model's)")
         if info.tokens and cfg.classifier.encoder == "embed":
             self.encoder = nn.Embed(info.vocab_size, cfg.d_model, dtype=jnp.dtype(cfg.dtype),
                                     embedding_init=with_role(

@@ -20,13 +20,13 @@ from glrnn.config import Config, ConfigError, DataConfig, ModelConfig
 from glrnn.data.text import segment_ids
 from glrnn.evaluate import main as evaluate_main
 from glrnn.generate import Generator, Session, SessionState, zero_carry
-from glrnn.models import LanguageModel
+from glrnn.models import Classifier, LanguageModel
 from glrnn.params import init_params
 from glrnn.positions import PositionCarry, sinusoidal
 from glrnn.runs.checkpoint import Checkpoints
 from glrnn.runs.run import run_dir_of, write_config
 from glrnn.state import load_state, model_identity, save_state
-from glrnn.task_config import TaskConfig
+from glrnn.task_config import TaskConfig, TaskInfo
 from glrnn.tokenizer import ByteTokenizer
 from glrnn.train.lm_task import lm_gradient, lm_loss
 from glrnn.train.optim import make_optimizer
@@ -219,6 +219,9 @@ def test_a_learned_table_too_short_is_one_line_before_any_work():
         config("rotary")
     with pytest.raises(ConfigError, match="'none' for the classification task 'listops'"):
         Config(model=config("sinusoidal"), task=TaskConfig(name="listops"))
+    with pytest.raises(ConfigError, match="'none' for a classifier"):
+        Classifier(config("sinusoidal"), TaskInfo("t", 2, 8, vocab_size=5)).init(
+            jax.random.key(0), jnp.zeros((1, 8), jnp.int32))
     # generation: no parameters at all, so the refusal comes before any work
     model, params = lm("learned")
     message = (f"model.max_positions={TABLE}: expected >= 45 for a prompt of 5 tokens + 40 new "
