@@ -3,7 +3,9 @@
 ``--save-state FILE`` stores the recurrent state after the generation and ``--load-state FILE``
 continues from one (the prompt, if any, is read on top of it); ``--interactive`` reads prompts
 line by line from standard input and keeps the state between them. ``--num-samples N`` draws N
-continuations of the prompt at once (printed one after another).
+continuations of the prompt at once (printed one after another). A model with a learned
+position table refuses a prompt + --max-new-tokens that would reach past it, before generating
+(in --interactive mode that line is skipped and the session goes on).
 """
 
 from __future__ import annotations

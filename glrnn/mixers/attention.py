@@ -7,8 +7,8 @@
 P(t), the positions query t sees: p ≤ t, t − p < S (the ``slots``: the sliding window, or
 ``max_len`` for global attention), and p at or after the start of t's segment (packed documents
 never see each other). Positions are absolute stream positions, so RoPE (relative by
-construction, Su et al. 2021) needs no table and no length limit; learned position embeddings
-are not offered.
+construction, Su et al. 2021) needs no table and no length limit; a language model may add a
+learned or sinusoidal encoding to its input as well (glrnn/positions.py).
 
 Heads: ``heads`` query heads share ``kv_heads`` key/value heads (grouped-query attention; 1 is
 Griffin's multi-query attention, ``heads`` plain multi-head).
