@@ -28,6 +28,7 @@ from glrnn.runs.run import run_dir_of, write_config
 from glrnn.state import load_state, model_identity, save_state
 from glrnn.task_config import TaskConfig, TaskInfo
 from glrnn.tokenizer import ByteTokenizer
+from glrnn.train.flops import matmul_params
 from glrnn.train.lm_task import lm_gradient, lm_loss
 from glrnn.train.optim import make_optimizer
 
@@ -318,3 +319,8 @@ def test_cli_saved_state_and_the_table_limit(learned_run, tmp_path, capsys, monk
     assert capsys.readouterr().err == (
         "error: model.max_positions=24: expected >= 32 for --seq-len (the learned position table "
         "has one row per position in a document)\n")
+
+
+def test_a_learned_table_is_a_lookup_not_a_matmul():
+    """Model FLOPs (the MFU's numerator) count no position table: it is read, not multiplied."""
+    assert matmul_params(config("learned")) == matmul_params(config("none")) > 0
