@@ -3,7 +3,9 @@
 ``--save-state FILE`` stores the recurrent state after the generation and ``--load-state FILE``
 continues from one (the prompt, if any, is read on top of it); ``--interactive`` reads prompts
 line by line from standard input and keeps the state between them. ``--num-samples N`` draws N
-continuations of the prompt at once (printed one after another).
+continuations of the prompt at once (printed one after another). A model with a learned
+position table refuses a prompt + --max-new-tokens that would reach past it, before generating
+(in --interactive mode that line is skipped and the session goes on).
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 zero_carry(model, params, 1))
             state = SessionState(tuple(history), jnp.asarray(logits),
                                  jax.tree.map(jnp.asarray, carry))
+        if not args.interactive:  # a learned position table long enough (each line: below)
+            session.check_turn(state, args.prompt, args.max_new_tokens)
     except USER_ERRORS as e:
         return report(e)
 
@@ -126,6 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except UnicodeDecodeError as e:  # reported; the session and its state go on
                     report(ConfigError(f"input line {i + 1} is not UTF-8 text ({e.reason} at "
                                        f"byte {e.start}): skipped, the state is kept"))
+                    continue
+                try:
+                    session.check_turn(state, line, args.max_new_tokens)
+                except ConfigError as e:  # reported; the session and its state go on
+                    report(ConfigError(f"input line {i + 1}: {e}: skipped, the state is kept"))
                     continue
                 turn(line, args.seed + i)
         else:

@@ -46,6 +46,7 @@ DTYPES = ("float32", "bfloat16")
 ACTIVATIONS = ("identity", "tanh", "gelu", "silu", "relu", "sigmoid")
 BLOCKS = ("prenorm", "hawk", "griffin")
 ENCODING_ERRORS = ("strict", "replace")  # text files that are not UTF-8: refused, or U+FFFD
+POSITIONS = ("none", "learned", "sinusoidal")  # a language model's position encodings
 FEATURE_MAPS = ("identity", "elu")  # gateloop_qkv's map of q and k (glrnn/mixers/gateloop_qkv.py)
 GRIFFIN_ATTENTION_EVERY = 3  # Griffin's pattern: two recurrent blocks, then one attention block
 # parameter roles (glrnn/params.py tags every parameter with one)
@@ -268,6 +269,13 @@ class ModelConfig:
     # every block also runs a second time mixer over the reversed sequence (classifiers of tasks
     # that are not causal; no step mode, no generation)
     bidirectional: bool = False
+    # language models: a position encoding added to the embedding, "none", "learned" (a table of
+    # max_positions rows) or "sinusoidal" (Vaswani et al. 2017); a token's position is its
+    # offset in its document (glrnn/positions.py). Attention has RoPE either way.
+    positions: str = "none"
+    # positions="learned": rows of the table, the most positions a document reaches in training
+    # windows and in generation alike; 0: data.seq_len (filled in when the Config is built)
+    max_positions: int = 0
 
     lru: LRUConfig = field(default_factory=LRUConfig)
     gateloop: GateLoopConfig = field(default_factory=GateLoopConfig)
@@ -300,6 +308,11 @@ class ModelConfig:
         check_choice("model.dtype", self.dtype, DTYPES)
         check(self.mlp_ratio > 0, "model.mlp_ratio", self.mlp_ratio, "> 0")
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "0 <= dropout < 1")
+        check_choice("model.positions", self.positions, POSITIONS)
+        check(isinstance(self.max_positions, int) and self.max_positions >= 0
+              and (self.max_positions == 0 or self.positions == "learned"),
+              "model.max_positions", self.max_positions,
+              "an integer >= 1 with model.positions='learned' (0: data.seq_len), else 0")
         self._check_layout()
         self._check_rescaled_glorot_width()
 
@@ -508,6 +521,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_float32(self)
+        self._check_positions()
         if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
             check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
                   self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
@@ -525,6 +539,24 @@ class Config:
                 check(attention.max_len >= length, "model.attention.max_len",
                       attention.max_len, f">= {length_field} ({length}) for global "
                       "attention (model.attention.window=0)")
+
+
+    def _check_positions(self) -> None:
+        """Position encodings are the language model's; a learned table gets data.seq_len rows
+        unless model.max_positions says otherwise, and never fewer."""
+        positions = self.model.positions
+        if positions == "none":
+            return
+        check(not self.task.name, "model.positions", positions,
+              f"'none' for the classification task {self.task.name!r} (position encodings are "
+              "the language model's)")
+        if positions == "learned":
+            if self.model.max_positions == 0:  # frozen: set once, here, before anyone reads it
+                object.__setattr__(self, "model", dataclasses.replace(
+                    self.model, max_positions=self.data.seq_len))
+            check(self.model.max_positions >= self.data.seq_len, "model.max_positions",
+                  self.model.max_positions, f">= data.seq_len ({self.data.seq_len}): the "
+                  "learned position table needs a row for every position of a training window")
 
 
 def _check_positive_int(name: str, value: object) -> None:

@@ -23,6 +23,7 @@ from glrnn.cli import USER_ERRORS, report
 from glrnn.config import ConfigError, check
 from glrnn.data import make_data
 from glrnn.data.text import load_documents, pack, validation_windows
+from glrnn.positions import check_room
 from glrnn.runs.load import load_run
 from glrnn.train.lm_task import evaluate, make_eval_step
 
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check(args.max_windows >= 1, "--max-windows", args.max_windows, ">= 1")
         check(args.batch_size >= 1, "--batch-size", args.batch_size, ">= 1")
         cfg, tokenizer, model, params, step = load_run(args.run)
+        check_room(cfg.model, args.seq_len, "--seq-len")
         windows = eval_windows(args, cfg, tokenizer)
         batches = [windows[i:i + args.batch_size]
                    for i in range(0, len(windows), args.batch_size)]

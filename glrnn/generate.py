@@ -10,6 +10,12 @@ exactly at a piece boundary has its carry cleared there). Decoding runs
 ``LanguageModel.step`` inside a ``lax.scan`` over ``chunk`` tokens (compiled once per batch
 shape and sampling setting), and a Python loop over chunks hands each chunk to a callback, so
 text streams out without one Python call per token. Sampling: glrnn/sampling.py.
+
+Positions (``model.positions``): each prompt's BOS is position 0 (the segment ids restart it),
+the carry counts on through prefill pieces, decoding, saved states and turns, and a clear row
+starts again at 0. With a learned table, :meth:`Generator.generate`, :meth:`Generator.prefill`,
+:meth:`Generator.decode` and :meth:`Session.check_turn` refuse, before any work, a request that
+would reach past it (glrnn/positions.py).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from glrnn.models import LanguageModel
+from glrnn.positions import check_room, next_position
 from glrnn.sampling import Sampling, sample
 from glrnn.tokenizer import Tokenizer
 
@@ -92,6 +99,9 @@ class Generator:
                 carry: Any = None) -> tuple[jax.Array, Any]:
         """The prompt batch tokens, segments [B, P] from ``carry`` (None: the zero state), in the
         pieces of :func:`prefill_pieces` -> (logits of the next token [B, V], carry)."""
+        start = next_position(carry)
+        check_room(self.model.cfg, start + tokens.shape[1],
+                   f"{start} tokens so far + a prompt of {tokens.shape[1]}")
         if carry is None:  # the zero state, so that every piece compiles one way
             carry = zero_carry(self.model, self.params, tokens.shape[0])
         start = 0
@@ -138,6 +148,8 @@ class Generator:
         kept as the last one.
         """
         tokens, segments = left_pad([list(map(int, p)) for p in prompts], pad_id)
+        check_room(self.model.cfg, tokens.shape[1] + max_new_tokens,
+                   f"a prompt of {tokens.shape[1]} tokens + {max_new_tokens} new ones")
         logits, carry = self.prefill(tokens, segments)
         seen = None
         if sampling.repetition_penalty != 1.0:
@@ -153,6 +165,9 @@ class Generator:
                on_chunk: Callable[[np.ndarray], bool | None] | None = None) -> Generated:
         """Decode from the next-token ``logits`` [B, V] and ``carry`` (after a prefill, or a
         saved state); ``seen`` [B, V] bool: tokens the repetition penalty counts."""
+        start = next_position(carry)
+        check_room(self.model.cfg, start + max_new_tokens,
+                   f"{start} tokens so far + {max_new_tokens} new ones")
         if sampling.repetition_penalty != 1.0:
             seen = jnp.asarray(np.zeros(logits.shape, bool) if seen is None else seen)
         else:
@@ -204,11 +219,21 @@ class Session:
     def __init__(self, generator: Generator, tokenizer: Tokenizer, num_samples: int = 1) -> None:
         self.generator, self.tokenizer, self.num_samples = generator, tokenizer, num_samples
 
+    def prompt(self, state: SessionState, text: str) -> list[int]:
+        """The ids :meth:`read` reads for ``text``: BOS first when nothing was read yet."""
+        prompt = self.tokenizer.encode(text)
+        return prompt if state.carry is not None else [self.tokenizer.bos_id, *prompt]
+
+    def check_turn(self, state: SessionState, text: str, max_new_tokens: int) -> None:
+        """ConfigError, before any work, unless reading ``text`` after ``state`` and decoding
+        ``max_new_tokens`` stays inside a learned position table."""
+        start, prompt = next_position(state.carry), len(self.prompt(state, text))
+        check_room(self.generator.model.cfg, start + prompt + max_new_tokens,
+                   f"{start} tokens so far + a prompt of {prompt} + {max_new_tokens} new ones")
+
     def read(self, state: SessionState, text: str) -> SessionState:
         """``state`` after the tokens of ``text`` (BOS first when nothing was read yet)."""
-        prompt = self.tokenizer.encode(text)
-        if state.carry is None:  # a fresh sequence starts with BOS
-            prompt = [self.tokenizer.bos_id, *prompt]
+        prompt = self.prompt(state, text)
         if not prompt:
             return state
         ids = np.asarray([prompt] * self.num_samples, np.int32)

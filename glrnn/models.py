@@ -16,8 +16,10 @@ import jax.numpy as jnp
 
 from glrnn.blocks import Block, Carry, reverse_index
 from glrnn.config import ModelConfig
+from glrnn.errors import check
 from glrnn.layers import dense, make_norm, normalize
 from glrnn.params import with_role
+from glrnn.positions import PositionCarry, PositionEncoding, check_room, document_offsets
 from glrnn.task_config import TaskInfo
 
 
@@ -57,8 +59,11 @@ class Backbone(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """Token embedding -> Backbone -> norm -> head (the embedding's transpose when
-    ``cfg.tie_embeddings``, else a bias-free Dense). Logits are float32."""
+    """Token embedding (+ a position encoding) -> Backbone -> norm -> head (the embedding's
+    transpose when ``cfg.tie_embeddings``, else a bias-free Dense). Logits are float32.
+
+    The carry is the backbone's, or with ``cfg.positions`` a ``PositionCarry`` of it and each
+    row's next position (glrnn/positions.py)."""
 
     cfg: ModelConfig
 
@@ -73,28 +78,54 @@ class LanguageModel(nn.Module):
         self.norm = make_norm(cfg.norm, cfg.dtype)
         if not cfg.tie_embeddings:
             self.head = dense(cfg.vocab_size, cfg.dtype, use_bias=False)
+        if cfg.positions != "none":
+            self.positions = PositionEncoding(cfg)
 
-    def init_carry(self, batch_size: int) -> tuple[Carry, ...]:
-        return self.backbone.init_carry(batch_size)
+    def init_carry(self, batch_size: int) -> Carry:
+        blocks = self.backbone.init_carry(batch_size)
+        if self.cfg.positions == "none":
+            return blocks
+        return PositionCarry(blocks, jnp.zeros((batch_size,), jnp.int32))
 
-    def __call__(self, tokens: jax.Array, carry: tuple[Carry, ...] | None = None, *,
+    def __call__(self, tokens: jax.Array, carry: Carry = None, *,
                  segment_ids: jax.Array | None = None,
-                 deterministic: bool = True) -> tuple[jax.Array, tuple[Carry, ...]]:
+                 deterministic: bool = True) -> tuple[jax.Array, Carry]:
         """tokens int32 [B, L], carry or None, segment_ids int [B, L] or None (packed documents:
-        every recurrent state is cleared where the id changes)
+        every recurrent state is cleared, and the positions restart, where the id changes)
         -> (logits float32 [B, L, vocab], carry)."""
-        x, carry = self.backbone(self._embed(tokens), carry, segment_ids=segment_ids,
-                                 deterministic=deterministic)
-        return self._logits(x), carry
+        x, blocks, position = self._place(self._embed(tokens), carry, segment_ids)
+        x, blocks = self.backbone(x, blocks, segment_ids=segment_ids,
+                                  deterministic=deterministic)
+        return self._logits(x), self._carry(blocks, position)
 
-    def step(self, token: jax.Array, carry: tuple[Carry, ...], *,
-             deterministic: bool = True) -> tuple[jax.Array, tuple[Carry, ...]]:
+    def step(self, token: jax.Array, carry: Carry, *,
+             deterministic: bool = True) -> tuple[jax.Array, Carry]:
         """token int32 [B], carry -> (logits float32 [B, vocab], carry)."""
-        x, carry = self.backbone.step(self._embed(token), carry, deterministic=deterministic)
-        return self._logits(x), carry
+        x, blocks, position = self._place(self._embed(token)[:, None], carry)
+        x, blocks = self.backbone.step(x[:, 0], blocks, deterministic=deterministic)
+        return self._logits(x), self._carry(blocks, position)
 
     def _embed(self, tokens: jax.Array) -> jax.Array:
         return self.embed(tokens).astype(jnp.float32)  # the residual stream stays float32
+
+    def _place(self, x: jax.Array, carry: Carry, segment_ids: jax.Array | None = None
+               ) -> tuple[jax.Array, Carry, jax.Array | None]:
+        """x [B, L, d_model] plus the encoding of each position in its document -> (x, the
+        backbone's carry, the next position int32 [B]); without positions (x, carry, None).
+        A learned table too short for L positions from zero is refused before any work."""
+        if self.cfg.positions == "none":
+            return x, carry, None
+        batch, length = x.shape[:2]
+        if carry is None:
+            check_room(self.cfg, length, f"a sequence of {length} tokens")
+            blocks, position = None, jnp.zeros((batch,), jnp.int32)
+        else:
+            blocks, position = carry
+        offsets = document_offsets(position, length, segment_ids)
+        return x + self.positions(offsets), blocks, offsets[:, -1] + 1
+
+    def _carry(self, blocks: Carry, position: jax.Array | None) -> Carry:
+        return blocks if position is None else PositionCarry(blocks, position)
 
     def _logits(self, x: jax.Array) -> jax.Array:
         x = normalize(self.norm, x)
@@ -128,6 +159,8 @@ class Classifier(nn.Module):
 
     def setup(self) -> None:
         cfg, info = self.cfg, self.info
+        check(cfg.positions == "none", "model.positions", cfg.positions,
+              "'none' for a classifier (position encodings are the language model's)")
         if info.tokens and cfg.classifier.encoder == "embed":
             self.encoder = nn.Embed(info.vocab_size, cfg.d_model, dtype=jnp.dtype(cfg.dtype),
                                     embedding_init=with_role(

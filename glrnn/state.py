@@ -5,6 +5,11 @@ tokens seen so far and a JSON header with the model's identity (a hash of the ru
 configuration, tokenizer and checkpoint step) and the position (tokens consumed). Loading
 checks the file is whole, comes from the same model and has the carry's structure, before any
 decoding.
+
+Compatibility: the carry is stored leaf by leaf, so a model with ``model.positions`` saves its
+position counter as one more leaf (glrnn/positions.py) in the same format. Model fields added
+after the format (:data:`LATER_FIELDS`) are left out of the identity while at their defaults, so
+a file saved before they existed still names its model and loads.
 """
 
 from __future__ import annotations
@@ -19,17 +24,22 @@ from typing import Any
 import jax
 import numpy as np
 
-from glrnn.config import Config, ConfigError
+from glrnn.config import Config, ConfigError, ModelConfig
 from glrnn.files import write_atomic
 from glrnn.tokenizer import Tokenizer
 
 FORMAT = "glrnn-state-1"
+# ModelConfig fields newer than FORMAT: in the identity only when not at their defaults
+LATER_FIELDS = ("positions", "max_positions")
 
 
 def model_identity(cfg: Config, tokenizer: Tokenizer, step: int) -> str:
     """A hash naming the parameters a carry belongs to."""
-    record = {"model": dataclasses.asdict(cfg.model), "tokenizer": tokenizer.describe(),
-              "step": step}
+    model = dataclasses.asdict(cfg.model)
+    for name in LATER_FIELDS:
+        if model[name] == getattr(ModelConfig, name):
+            del model[name]
+    record = {"model": model, "tokenizer": tokenizer.describe(), "step": step}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 

@@ -33,7 +33,7 @@ FLOORS = {
     "glrnn.config": (1, "config"), "glrnn.task_config": (1, "config"),
     "glrnn.scan": (2, "primitives"), "glrnn.layers": (2, "primitives"),
     "glrnn.params": (2, "primitives"), "glrnn.losses": (2, "primitives"),
-    "glrnn.sampling": (2, "primitives"),
+    "glrnn.sampling": (2, "primitives"), "glrnn.positions": (2, "primitives"),
     "glrnn.mixers": (3, "mixers"),
     "glrnn.blocks": (4, "blocks"),
     "glrnn.models": (5, "models"),

@@ -61,6 +61,10 @@ CASES: dict[str, nn.Module] = {
                                     ("rmsnorm", "glu", "lru"), ("rmsnorm", "none", "gateloop")]},
     "lm-lru": LanguageModel(cfg(mixer="lru")),
     "lm-gateloop-untied-head": LanguageModel(cfg(mixer="gateloop", tie_embeddings=False)),
+    # position encodings (glrnn/positions.py): the carry counts the positions
+    "lm-learned-positions": LanguageModel(cfg(mixer="lru", positions="learned",
+                                              max_positions=LENGTH)),
+    "lm-sinusoidal-positions": LanguageModel(cfg(mixer="gateloop", positions="sinusoidal")),
     "gateloop-recurrent": make_mixer(cfg(mixer="gateloop", scan_method="sequential",
                                          gateloop=GateLoopConfig(recurrent=True))),
     "rglru": make_mixer(cfg(mixer="rglru", rglru=RGLRUConfig(gate_blocks=2))),

@@ -7,8 +7,8 @@
 P(t), the positions query t sees: p ≤ t, t − p < S (the ``slots``: the sliding window, or
 ``max_len`` for global attention), and p at or after the start of t's segment (packed documents
 never see each other). Positions are absolute stream positions, so RoPE (relative by
-construction, Su et al. 2021) needs no table and no length limit; learned position embeddings
-are not offered.
+construction, Su et al. 2021) needs no table and no length limit; a language model may add a
+learned or sinusoidal encoding to its input as well (glrnn/positions.py).
 
 Heads: ``heads`` query heads share ``kv_heads`` key/value heads (grouped-query attention; 1 is
 Griffin's multi-query attention, ``heads`` plain multi-head).
@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from glrnn.layers import dense
-from glrnn.scan import segment_resets
+from glrnn.scan import segment_starts
 
 MASKED = -1e30  # score of a key a query may not see (finite: no NaN in an all-masked pad row)
 
@@ -161,9 +161,7 @@ class Attention(nn.Module):
         count = jnp.zeros((batch,), jnp.int32) if carry is None else carry.count
         start = jnp.zeros((batch,), jnp.int32) if carry is None else carry.start
         pos = count[:, None] + jnp.arange(length, dtype=jnp.int32)
-        q_start = jnp.broadcast_to(start[:, None], pos.shape)
-        if segment_ids is not None:
-            q_start = jax.lax.cummax(jnp.where(segment_resets(segment_ids), pos, q_start), axis=1)
+        q_start = segment_starts(pos, start, segment_ids)
         q = rope(q.reshape(batch, length, heads, d), pos, self.rope_base) * d**-0.5
         k = rope(k.reshape(batch, length, n_kv, d), pos, self.rope_base)
         v = v.reshape(batch, length, n_kv, d)

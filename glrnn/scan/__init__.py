@@ -14,8 +14,9 @@ from glrnn.scan.linear import (
     linear_scan,
     resolve_method,
     segment_resets,
+    segment_starts,
 )
 from glrnn.scan.matrix import gated_linear_attention, gla_step, transition
 
 __all__ = ["METHODS", "channel_resets", "gated_linear_attention", "gla_step", "linear_scan",
-           "resolve_method", "segment_resets", "transition"]
+           "resolve_method", "segment_resets", "segment_starts", "transition"]

@@ -63,6 +63,18 @@ def segment_resets(segment_ids: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.zeros((segment_ids.shape[0], 1), bool), changed], axis=1)
 
 
+def segment_starts(pos: jax.Array, start: jax.Array,
+                   segment_ids: jax.Array | None) -> jax.Array:
+    """int [B, L]: where the segment of each position began, for positions ``pos`` int [B, L]
+    (increasing along L) whose first segment began at ``start`` int [B] (the carry's): ``start``
+    up to the first reset of ``segment_ids`` (int [B, L] or None), then the position of the
+    latest reset. ``pos − segment_starts(...)`` is each position's offset in its document."""
+    starts = jnp.broadcast_to(start[:, None], pos.shape)
+    if segment_ids is None:
+        return starts
+    return lax.cummax(jnp.where(segment_resets(segment_ids), pos, starts), axis=1)
+
+
 def channel_resets(segment_ids: jax.Array | None) -> jax.Array | None:
     """The ``reset`` for a mixer's scan over [B, L, channels]: bool [B, L, 1] from segment ids
     int [B, L] (None stays None)."""

@@ -8,7 +8,7 @@ the forward pass and twice that in the backward, so 6 per matmul parameter per t
   tree, so every mixer and block layout is counted as it is built: the LRU's B and C, GateLoop's
   fused projections, the RG-LRU's block-diagonal gates, attention's projections, the channel
   mixers; a depthwise convolution's kernel costs the same 2 FLOPs per weight), and the head V·H
-  (tied or not; the embedding lookup is free);
+  (tied or not; lookups in the embedding and a learned position table are free);
 * the recurrence itself, forward ×3 for training: a complex multiply-add per state channel per
   step for the LRU (8 real FLOPs), a real one for GateLoop and the RG-LRU (2); mixers without an
   entry in ``SCAN_FLOPS`` count their matmuls only;
@@ -37,10 +37,12 @@ SCAN_FLOPS = {"lru": 8, "gateloop": 2, "rglru": 2}  # per state channel per step
 
 
 def matmul_params(cfg: ModelConfig) -> int:
-    """Parameters used in matmuls, per token (the head included, the embedding lookup not)."""
-    params, _ = abstract_params(LanguageModel(cfg), jnp.zeros((1, 1), jnp.int32))
-    matrices = sum(leaf.size for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-                   if leaf.ndim >= 2 and getattr(path[0], "key", None) != "embed")
+    """Parameters used in matmuls, per token (the head included, the lookup tables of role
+    ``embedding`` not: the token embedding, a learned position table)."""
+    params, roles = abstract_params(LanguageModel(cfg), jnp.zeros((1, 1), jnp.int32))
+    matrices = sum(leaf.size for leaf, role in zip(jax.tree.leaves(params),
+                                                   jax.tree.leaves(roles), strict=True)
+                   if leaf.ndim >= 2 and role != "embedding")
     return matrices + (cfg.vocab_size * cfg.d_model if cfg.tie_embeddings else 0)
 
 
