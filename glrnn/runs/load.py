@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from glrnn.config import Config, ConfigError
-from glrnn.models import LanguageModel
+from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import abstract_params
 from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.runs.run import read_config
@@ -42,7 +41,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
         if checkpoints.latest_step() is None:
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
-        abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
+        abstract, _ = abstract_params(model, example_inputs(cfg.model))
         here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
                                 abstract)

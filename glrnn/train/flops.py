@@ -26,11 +26,10 @@ import functools
 import time
 
 import jax
-import jax.numpy as jnp
 
 from glrnn.config import ModelConfig
 from glrnn.mixers import layer_mixers
-from glrnn.models import LanguageModel
+from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import abstract_params
 
 SCAN_FLOPS = {"lru": 8, "gateloop": 2, "rglru": 2}  # per state channel per step, forward
@@ -38,10 +37,11 @@ SCAN_FLOPS = {"lru": 8, "gateloop": 2, "rglru": 2}  # per state channel per step
 
 def matmul_params(cfg: ModelConfig) -> int:
     """Parameters used in matmuls, per token (the head included, the embedding lookup not)."""
-    params, _ = abstract_params(LanguageModel(cfg), jnp.zeros((1, 1), jnp.int32))
+    params, _ = abstract_params(LanguageModel(cfg), example_inputs(cfg))
     matrices = sum(leaf.size for path, leaf in jax.tree_util.tree_leaves_with_path(params)
                    if leaf.ndim >= 2 and getattr(path[0], "key", None) != "embed")
-    return matrices + (cfg.vocab_size * cfg.d_model if cfg.tie_embeddings else 0)
+    tied = cfg.tie_embeddings and not cfg.continuous
+    return matrices + (cfg.vocab_size * cfg.d_model if tied else 0)
 
 
 def attended_keys(slots: int, seq_len: int | None) -> float:
