@@ -17,6 +17,7 @@ start flag that opens a document, and the normalisation a run records.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,3 +94,26 @@ class FrameCodec:
             raise ConfigError("the run's frame normalisation is damaged (expected "
                               f"{description['width']} means and positive stds)")
         return cls(np.asarray(mean), np.asarray(std))
+
+
+def draw_frames(frames: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """A PNG of frames [N, F] or [S, N, F] (S samples one above the other): each frame a column,
+    its values from bottom to top (a log-mel spectrogram when the frames are log-mel bands)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = frames[None] if frames.ndim == 2 else frames
+    fig, axes = plt.subplots(len(samples), 1, figsize=(8, 2.2 * len(samples) + 0.6),
+                             squeeze=False)
+    for i, (ax, sample) in enumerate(zip(axes[:, 0], samples, strict=True)):
+        image = ax.imshow(sample.T, origin="lower", aspect="auto", cmap="magma",
+                          interpolation="nearest")
+        fig.colorbar(image, ax=ax)
+        ax.set(ylabel="value", title=title if i == 0 else "")
+    axes[-1, 0].set(xlabel="frame")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
