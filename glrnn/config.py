@@ -559,6 +559,22 @@ class Config:
                 check(attention.max_len >= length, "model.attention.max_len",
                       attention.max_len, f">= {length_field} ({length}) for global "
                       "attention (model.attention.window=0)")
+        if self.model.continuous:
+            check(not self.task.name, "model.input", self.model.input,
+                  f"'tokens' with task.name={self.task.name!r} (a classifier's encoder follows "
+                  "its task's inputs; 'continuous' is for language models of frames)")
+            self._check_frame_data()
+
+    def _check_frame_data(self) -> None:
+        """A continuous-input language model reads a local folder of frames, split by file."""
+        source = self.data.source
+        check(source != "stdlib" and not source.startswith("hf:"), "data.source", source,
+              "a folder of .npy/.npz frames with model.input='continuous' (text sources are "
+              "for model.input=tokens)")
+        check(not self.data.streaming, "data.streaming", self.data.streaming,
+              "false with model.input='continuous' (frames are read into memory)")
+        check(self.data.split == "hash", "data.split", self.data.split,
+              "'hash' with model.input='continuous' (frames are split by document)")
 
 
 def _check_positive_int(name: str, value: object) -> None:
