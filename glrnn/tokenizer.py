@@ -24,9 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from glrnn.audio import MuLawTokenizer
-from glrnn.frames import FrameCodec
 from glrnn.errors import ConfigError
 from glrnn.files import write_text_atomic
+from glrnn.frames import FrameCodec
 
 
 class Tokenizer(Protocol):

@@ -19,6 +19,7 @@ from glrnn.config import Config, ConfigError, DataConfig, ModelConfig, OptimConf
 from glrnn.data.frames import FrameData, baselines
 from glrnn.data.text import TextData
 from glrnn.density import FrameDensity, gaussian_nll
+from glrnn.evaluate import main as evaluate_main
 from glrnn.frame_generate import FrameGenerator
 from glrnn.frames import FrameCodec, with_flags
 from glrnn.generate import clear_rows, zero_carry
@@ -42,7 +43,8 @@ def reference_nll(raw: np.ndarray, x: np.ndarray, k: int, f: int, min_sigma: flo
     pi /= pi.sum(-1, keepdims=True)
     mu = raw[..., k:k + k * f].reshape(*raw.shape[:-1], k, f)
     sigma = np.exp(raw[..., k + k * f:].reshape(*raw.shape[:-1], k, f)) + min_sigma
-    density = np.exp(-0.5 * ((x[..., None, :] - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    z = (x[..., None, :] - mu) / sigma
+    density = np.exp(-0.5 * z**2) / (sigma * math.sqrt(2 * math.pi))
     return -np.log(np.sum(pi * np.prod(density, axis=-1), axis=-1))
 
 
@@ -242,6 +244,20 @@ def test_loss_falls_below_the_baselines_on_a_periodic_signal(frame_run):
     assert figures["val_data_nats"] == pytest.approx(figures["val_loss"] + codec.log_scale)
 
 
+def test_evaluate_command_matches_the_loop(frame_run, tmp_path, capsys):
+    cfg, result = frame_run
+    assert evaluate_main(["--run", str(result.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"loss {result.figures['val_loss']:.4f} nats/frame" in out, out
+    assert evaluate_main(["--run", str(result.run_dir), "--source", cfg.data.source]) == 0
+    whole = capsys.readouterr().out  # every document, not only the validation split's
+    frames = [int(text.split(": ")[1].split(" frames")[0]) for text in (out, whole)]
+    assert frames[1] > frames[0] > 0
+    np.save(tmp_path / "wide.npy", np.zeros((50, 4)))
+    assert evaluate_main(["--run", str(result.run_dir), "--source", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --source: {tmp_path}/wide.npy: frames of")
+
+
 def eval_row(line: str) -> dict:
     import json
 
@@ -338,11 +354,11 @@ def test_baselines_score_what_they_say():
 
 def test_text_given_to_a_continuous_run_and_frames_to_a_token_run(tmp_path, capsys):
     text = str(write_corpus(tmp_path / "text", n_docs=3))
-    with pytest.raises(ConfigError, match="no .npy or .npz files among 3 file"):
+    with pytest.raises(ConfigError, match=r"no \.npy or \.npz files among 3 file"):
         FrameData(DataConfig(source=text), WIDTH)
     frames = write_frames(tmp_path / "frames")
-    with pytest.raises(ConfigError, match="13 .npy/.npz arrays: frames are read by "
-                                          "model.input=continuous"):
+    with pytest.raises(ConfigError, match=r"13 \.npy/\.npz arrays: frames are read by "
+                                          r"model\.input=continuous"):
         TextData(DataConfig(source=frames))
     runs = ["--train.out-dir", str(tmp_path / "runs")]
     assert train_cli.main(["speech-mel", "--data.source", text, *runs]) == 2

@@ -41,34 +41,36 @@ from glrnn.frames import FrameCodec, check_frames, with_flags
 NOT_FRAMES = (ValueError, OSError, EOFError, zipfile.BadZipFile)  # what np.load raises
 
 
-def read_arrays(path: Path) -> list[tuple[str, np.ndarray]]:
+def read_arrays(path: Path, field: str = "data.source") -> list[tuple[str, np.ndarray]]:
     """(name, array) of a ``.npy`` file (name "") or of every array in a ``.npz`` file;
-    ConfigError naming the file if numpy cannot read it (pickled objects are refused)."""
+    ConfigError naming ``field`` and the file if numpy cannot read it (pickled objects are
+    refused)."""
     try:
         if path.suffix == ".npy":
             return [("", np.load(path, allow_pickle=False))]
         with np.load(path, allow_pickle=False) as archive:
             return [(name, archive[name]) for name in archive.files]
     except NOT_FRAMES as e:
-        raise ConfigError(f"data.source: {path} is not a readable {path.suffix} array file "
+        raise ConfigError(f"{field}: {path} is not a readable {path.suffix} array file "
                           f"({type(e).__name__}: {e})") from e
 
 
-def frame_documents(source: str, width: int) -> dict[str, np.ndarray]:
-    """Key -> frames [T, width] float32 of every array of ``source``; ConfigError naming the
-    file when an array has another shape, or when the source holds no arrays at all (text given
-    to a continuous-input run)."""
+def frame_documents(source: str, width: int,
+                    field: str = "data.source") -> dict[str, np.ndarray]:
+    """Key -> frames [T, width] float32 of every array of ``source``; ConfigError naming
+    ``field`` and the file when an array has another shape, or when the source holds no arrays
+    at all (text given to a continuous-input run)."""
     root, files = source_files(source)
     arrays = [p for p in files if p.suffix in FRAME_SUFFIXES]
     if not arrays:
-        raise ConfigError(f"data.source={source!r}: no .npy or .npz files among {len(files)} "
+        raise ConfigError(f"{field}={source!r}: no .npy or .npz files among {len(files)} "
                           "file(s): model.input='continuous' reads frames (text is read by "
                           "model.input=tokens)")
     docs = {}
     for path in arrays:
         key = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        for name, array in read_arrays(path):
-            where = f"data.source: {path}" + (f" array {name!r}" if name else "")
+        for name, array in read_arrays(path, field):
+            where = f"{field}: {path}" + (f" array {name!r}" if name else "")
             docs[f"{key}#{name}" if name else key] = check_frames(array, width, where)
     return docs
 
@@ -112,6 +114,20 @@ def baselines(windows: np.ndarray, repeat_std: np.ndarray) -> dict[str, float]:
     return {"baseline_gaussian_nats": mean(gaussian), "baseline_repeat_nats": mean(repeat),
             "baseline_mean_mse": mean(np.mean(x**2, axis=-1)),
             "baseline_repeat_mse": mean(np.mean((x - previous) ** 2, axis=-1))}
+
+
+def source_windows(source: str, codec: FrameCodec, seq_len: int,
+                   max_windows: int) -> np.ndarray:
+    """[N, seq_len + 1, F + 1]: contiguous windows spread evenly over every document of
+    ``source`` (no split), normalised by ``codec`` (a run's); ConfigError when they do not
+    fill one window."""
+    docs = frame_documents(source, codec.width, "--source")
+    packed = pack_frames([docs[key] for key in sorted(docs)], codec)
+    if window_count(len(packed), seq_len) < 1:
+        raise ConfigError(f"--source {source!r} has {len(packed)} positions (frames and "
+                          f"document starts), fewer than one window of --seq-len + 1 = "
+                          f"{seq_len + 1}")
+    return windows_at(packed, validation_starts(len(packed), seq_len, max_windows), seq_len)
 
 
 class FrameData:
