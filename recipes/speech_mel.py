@@ -28,5 +28,5 @@ CONFIG = Config(
     data=DataConfig(source="fsdd-mel", seq_len=128, batch_size=16, val_fraction=0.1,
                     val_windows=64),
     optim=OptimConfig(lr=2e-3, warmup_steps=50, min_lr_ratio=0.1, weight_decay=0.1),
-    train=TrainConfig(steps=600, eval_every=100, log_every=10, checkpoint_every=200),
+    train=TrainConfig(steps=300, eval_every=100, log_every=10, checkpoint_every=100),
 )
