@@ -28,7 +28,7 @@ from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import init_params
 from glrnn.runs.run import read_config
 from glrnn.train import train
-from glrnn.train.frame_task import batch_frames
+from glrnn.train.frame_task import batch_frames, frame_gradient, frame_loss
 
 generate_cli = load_script("generate")
 train_cli = load_script("train_lm")
@@ -421,3 +421,26 @@ def test_make_frames_writes_one_array_per_recording(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(again / "0_tone.npy"), first)  # seeded dither
     assert make_frames_main(["--source", str(tmp_path / "mel"), "--out", str(again)]) == 2
     assert capsys.readouterr().err.startswith("error: --source=")
+
+
+def test_online_rule_on_frames_is_exact_at_the_top_recurrence():
+    """online_full on a packed frame batch against BPTT: the same loss, and the same gradient
+    for the recurrence and everything above it (the mixture head included); the encoder below
+    it is approximate (as for tokens: tests/test_online.py)."""
+    cfg = frame_config(mixer="lru", n_layers=1, d_model=8, d_state=6)
+    model, density = LanguageModel(cfg), FrameDensity.of(cfg)
+    params, _ = init_params(model, jax.random.key(0), example_inputs(cfg, 1, 4))
+    pack = np.concatenate([with_flags(document(5, 9), True), with_flags(document(6, 10), True)])
+    batch = jnp.asarray(np.stack([pack, np.roll(pack, 4, axis=0)]))
+    key = jax.random.key(0)
+    (loss, _), online = jax.jit(frame_gradient("online_full", model, density))(
+        params, {}, batch, key)
+    (exact_loss, _), exact = jax.jit(jax.value_and_grad(frame_loss(model, density),
+                                                        has_aux=True))(params, {}, batch, key)
+    assert abs(float(loss - exact_loss)) < 1e-5
+    for part in (lambda g: g["backbone"]["blocks_0"]["mixer"], lambda g: g["head"],
+                 lambda g: g["backbone"]["blocks_0"]["channel_mixer"]):
+        for a, e in zip(jax.tree.leaves(part(online)), jax.tree.leaves(part(exact)),
+                        strict=True):
+            np.testing.assert_allclose(a, e, rtol=2e-4, atol=1e-6)
+    assert not np.allclose(online["encoder"]["kernel"], exact["encoder"]["kernel"])
