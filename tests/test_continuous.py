@@ -258,6 +258,13 @@ def test_evaluate_command_matches_the_loop(frame_run, tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: --source: {tmp_path}/wide.npy: frames of")
 
 
+def test_plot_draws_the_squared_error_of_a_frame_run(frame_run, tmp_path):
+    from glrnn.plot import plot_runs
+
+    out = plot_runs([frame_run[1].run_dir], tmp_path / "curves.png")
+    assert out.stat().st_size > 10_000
+
+
 def eval_row(line: str) -> dict:
     import json
 
