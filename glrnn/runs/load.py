@@ -13,6 +13,7 @@ from typing import Any
 import jax
 
 from glrnn.config import Config, ConfigError
+from glrnn.frames import FrameCodec
 from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import abstract_params
 from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir
@@ -22,11 +23,12 @@ from glrnn.tokenizer import Tokenizer
 Params = Any  # the model's parameter pytree
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:
-    """(config, tokenizer, model, params of the newest readable checkpoint, its step) of a
-    language model's run, the params on this process's first device whatever devices and
-    processes wrote them; ConfigError for a classifier's run or one with no readable
-    checkpoint."""
+def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer | FrameCodec, LanguageModel,
+                                           Params, int]:
+    """(config, tokenizer (a continuous-input run's: its frame normalisation), model, params of
+    the newest readable checkpoint, its step) of a language model's run, the params on this
+    process's first device whatever devices and processes wrote them; ConfigError for a
+    classifier's run or one with no readable checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
