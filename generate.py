@@ -218,11 +218,11 @@ def generate_frames(args: Args, cfg: Config, codec: FrameCodec, model: Any, para
     except USER_ERRORS as e:
         return report(e)
     inputs = with_flags(codec.normalize(prompt), start=carry is None)
-    if len(inputs):
-        raw, carry = generator.read(np.repeat(inputs[None], args.num_samples, axis=0), carry)
     drawn: list[np.ndarray] = []
     status, out = 0, None
     try:
+        if len(inputs):
+            raw, carry = generator.read(np.repeat(inputs[None], args.num_samples, axis=0), carry)
         out = generator.decode(raw, carry, args.frames, temperature=args.temperature,
                                seed=args.seed, on_chunk=drawn.append)
     except KeyboardInterrupt as e:  # the frames drawn so far are still written
@@ -231,10 +231,13 @@ def generate_frames(args: Args, cfg: Config, codec: FrameCodec, model: Any, para
                                np.zeros((args.num_samples, 0, codec.width)))
     frames = frames[0] if args.num_samples == 1 else frames
     write_atomic(args.frames_out, lambda f: np.save(f, frames))
-    png = draw_frames(frames, Path(args.frames_out).with_suffix(".png"),
-                      f"{frames.shape[-2]} frames from {args.run} (step {step})")
+    picture = ""
+    if frames.shape[-2]:
+        png = draw_frames(frames, Path(args.frames_out).with_suffix(".png"),
+                          f"{frames.shape[-2]} frames from {args.run} (step {step})")
+        picture = f", picture {png}"
     print(f"{frames.shape[-2]} frames of {codec.width} values written to {args.frames_out} "
-          f"{list(frames.shape)}, picture {png}", file=sys.stderr)
+          f"{list(frames.shape)}{picture}", file=sys.stderr)
     if args.save_state and out is not None:
         path = save_state(args.save_state, out.carry, out.next_raw, [], identity=identity)
         print(f"state after {len(prompt)} prompt and {args.frames} drawn frames saved to "
