@@ -183,6 +183,7 @@ class FrameTask:
                     f"{figures['val_mse']:.4f}")
             base = ("baseline_gaussian_nats", "baseline_repeat_nats")
         if base[0] in figures:
-            line += (f"; baselines: per-value gaussian {figures[base[0]]:.4f}, previous frame "
+            first = "the mean" if self.density.head == "mse" else "per-value gaussian"
+            line += (f"; baselines: {first} {figures[base[0]]:.4f}, previous frame "
                      f"{figures[base[1]]:.4f}")
         return line
