@@ -6,6 +6,13 @@ line by line from standard input and keeps the state between them. ``--num-sampl
 continuations of the prompt at once (printed one after another). A model with a learned
 position table refuses a prompt + --max-new-tokens that would reach past it, before generating
 (in --interactive mode that line is skipped and the session goes on).
+
+A continuous-input run (``model.input=continuous``) draws frames instead:
+``python generate.py --run runs/latest --frames 200 --frames-out out.npy
+[--prompt-frames prompt.npy]`` writes the generated frames ([frames, F], or [samples, frames, F]
+with ``--num-samples``; in the data's own units, the prompt not included) and a picture of them
+beside the file (.png). Without a prompt the first frame is drawn from the learned start vector.
+``--temperature`` scales the mixture (0: the mean of the most likely component, every time).
 """
 
 from __future__ import annotations
@@ -14,15 +21,19 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import tyro
 
 from glrnn.audio import MuLawTokenizer, WavWriter, draw_spectrogram
 from glrnn.cli import USER_ERRORS, report
-from glrnn.config import ConfigError, check
-from glrnn.files import output_file
+from glrnn.config import Config, ConfigError, check
+from glrnn.files import output_file, write_atomic
+from glrnn.frame_generate import FrameGenerator
+from glrnn.frames import FrameCodec, check_frames, draw_frames, with_flags
 from glrnn.generate import Generator, Session, SessionState, TextStream, zero_carry
 from glrnn.runs.load import load_run
 from glrnn.sampling import Sampling
@@ -46,6 +57,9 @@ class Args:
     load_state: str = ""  # continue from a state saved by --save-state
     interactive: bool = False  # read prompts from stdin, one per line, keeping the state
     audio: str = ""  # a μ-law (audio) run: stream the samples into this .wav file (+ .png)
+    frames: int = 0  # a continuous-input run: frames to generate (per sample)
+    prompt_frames: str = ""  # a continuous-input run: a .npy of frames [T, F] to continue
+    frames_out: str = ""  # a continuous-input run: write the frames to this .npy file (+ .png)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +82,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "no --interactive (each turn would write the file anew)")
             output_file(args.audio, "--audio")
             output_file(Path(args.audio).with_suffix(".png"), "--audio (its spectrogram)")
+        check(args.frames >= 0, "--frames", args.frames, ">= 0")
+        if args.frames_out:
+            check(Path(args.frames_out).suffix == ".npy", "--frames-out", args.frames_out,
+                  "a .npy file (a picture of the frames goes beside it as .png)")
+            output_file(args.frames_out, "--frames-out")
+            output_file(Path(args.frames_out).with_suffix(".png"), "--frames-out (its picture)")
         cfg, tokenizer, model, params, step = load_run(args.run)
+        if cfg.model.continuous:
+            check_frame_options(args)
+            prompt = read_prompt_frames(args.prompt_frames, tokenizer)
+        else:
+            for flag, value in (("--frames", args.frames), ("--prompt-frames", args.prompt_frames),
+                                ("--frames-out", args.frames_out)):
+                check(not value, flag, value, f"{'0' if flag == '--frames' else 'empty'} for a "
+                      "token run (frames are for a run with model.input=continuous)")
+    except USER_ERRORS as e:
+        return report(e)
+    if cfg.model.continuous:
+        return generate_frames(args, cfg, tokenizer, model, params, step, prompt)
+    try:
         audio_run = isinstance(tokenizer, MuLawTokenizer)
         check(not args.audio or audio_run, "--audio", args.audio,
               f"a run with a μ-law tokenizer (this run's is {tokenizer.name})")
@@ -148,6 +181,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = save_state(args.save_state, state.carry, state.logits, list(state.tokens),
                           identity=identity)
         print(f"state after {len(state.tokens)} tokens saved to {path}", file=sys.stderr)
+    return status
+
+
+def check_frame_options(args: Args) -> None:
+    """The options that mean nothing to a continuous-input run, refused before any work."""
+    check(args.frames > 0, "--frames", args.frames,
+          "> 0 (the frames to generate) for a continuous-input run")
+    check(bool(args.frames_out), "--frames-out", args.frames_out,
+          "a .npy file to write this continuous-input run's frames into")
+    for flag, value, default in (("--prompt", args.prompt, ""), ("--audio", args.audio, ""),
+                                 ("--interactive", args.interactive, False),
+                                 ("--stop", args.stop, ()), ("--top-k", args.top_k, 0),
+                                 ("--top-p", args.top_p, 1.0), ("--min-p", args.min_p, 0.0),
+                                 ("--repetition-penalty", args.repetition_penalty, 1.0)):
+        check(value == default, flag, value, f"{default!r} for a continuous-input run (it reads "
+              "--prompt-frames FILE.npy and draws frames at --temperature)")
+
+
+def read_prompt_frames(path: str, codec: FrameCodec) -> np.ndarray:
+    """The frames [T, F] of ``path`` (none when empty); ConfigError for another width."""
+    if not path:
+        return np.zeros((0, codec.width), np.float32)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--prompt-frames {path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ConfigError(f"--prompt-frames {path}: not a readable .npy array ({e})") from e
+    return check_frames(array, codec.width, f"--prompt-frames {path}")
+
+
+def generate_frames(args: Args, cfg: Config, codec: FrameCodec, model: Any, params: Any,
+                    step: int, prompt: np.ndarray) -> int:
+    """Draw ``args.frames`` frames after the prompt (and the loaded state) and write them."""
+    generator = FrameGenerator(model, params)
+    identity = model_identity(cfg, codec, step)
+    repeat = lambda tree: jax.tree.map(  # noqa: E731
+        lambda c: jnp.repeat(jnp.asarray(c), args.num_samples, axis=0), tree)
+    raw = carry = None
+    try:
+        if args.load_state:
+            carry, raw, _ = load_state(args.load_state, identity, zero_carry(model, params, 1))
+            raw, carry = repeat(raw), repeat(carry)
+    except USER_ERRORS as e:
+        return report(e)
+    inputs = with_flags(codec.normalize(prompt), start=carry is None)
+    drawn: list[np.ndarray] = []
+    status, out = 0, None
+    try:
+        if len(inputs):
+            raw, carry = generator.read(np.repeat(inputs[None], args.num_samples, axis=0), carry)
+        out = generator.decode(raw, carry, args.frames, temperature=args.temperature,
+                               seed=args.seed, on_chunk=drawn.append)
+    except KeyboardInterrupt as e:  # the frames drawn so far are still written
+        status = report(e)
+    frames = codec.denormalize(np.concatenate(drawn, axis=1) if drawn else
+                               np.zeros((args.num_samples, 0, codec.width)))
+    frames = frames[0] if args.num_samples == 1 else frames
+    write_atomic(args.frames_out, lambda f: np.save(f, frames))
+    picture = ""
+    if frames.shape[-2]:
+        png = draw_frames(frames, Path(args.frames_out).with_suffix(".png"),
+                          f"{frames.shape[-2]} frames from {args.run} (step {step})")
+        picture = f", picture {png}"
+    print(f"{frames.shape[-2]} frames of {codec.width} values written to {args.frames_out} "
+          f"{list(frames.shape)}{picture}", file=sys.stderr)
+    if args.save_state and out is not None:
+        path = save_state(args.save_state, out.carry, out.next_raw, [], identity=identity)
+        print(f"state after {len(prompt)} prompt and {args.frames} drawn frames saved to "
+              f"{path}", file=sys.stderr)
     return status
 
 

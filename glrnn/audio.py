@@ -64,6 +64,53 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return x.reshape(-1, channels).mean(axis=1), rate
 
 
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """The HTK mel scale: 2595 log10(1 + f / 700)."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> np.ndarray:
+    """[n_fft // 2 + 1, n_mels] triangular filters, unnormalised (peak 1), with centres equally
+    spaced on the HTK mel scale between f_min and f_max (default rate / 2): torchaudio's
+    ``melscale_fbanks`` with its defaults (Kaldi and HTK build theirs the same way)."""
+    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max or rate / 2), n_mels + 2))
+    rising = (freqs[:, None] - edges[None, :-2]) / np.diff(edges)[None, :-1]
+    falling = (edges[None, 2:] - freqs[:, None]) / np.diff(edges)[None, 1:]
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
+def power_spectrogram(samples: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """[T, n_fft // 2 + 1] |STFT|² of mono samples: periodic Hann window of n_fft, frames every
+    ``hop`` samples centred on t·hop (the signal reflected at its ends, zero-padded when
+    shorter than half a window), T = 1 + len // hop."""
+    pad = n_fft // 2
+    mode = "reflect" if len(samples) > pad else "constant"
+    x = np.pad(np.asarray(samples, np.float64), pad, mode=mode)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    starts = np.arange(1 + len(samples) // hop) * hop
+    return np.abs(np.fft.rfft(x[starts[:, None] + np.arange(n_fft)] * window, axis=-1)) ** 2
+
+
+def log_mel(samples: np.ndarray, rate: int, n_mels: int = 40, n_fft: int = 256,
+            hop: int = 80, dither: float = 1.0, seed: int = 0) -> np.ndarray:
+    """[T, n_mels] float32 natural-log mel energies of mono samples in [−1, 1].
+
+    ``dither`` adds Gaussian noise of that many 16-bit steps (Kaldi's default, 1) drawn from
+    ``seed`` before the transform, so digital silence has a noise floor instead of exact zeros
+    (whose identical frames a density model would score without bound)."""
+    x = np.asarray(samples, np.float64)
+    if dither:
+        x = x + np.random.default_rng(seed).normal(0.0, dither / 32768.0, x.shape)
+    mel = power_spectrogram(x, n_fft, hop) @ mel_filterbank(rate, n_fft, n_mels)
+    return np.log(np.maximum(mel, 1e-10)).astype(np.float32)
+
+
 class WavWriter:
     """A 16-bit mono WAV file written as samples arrive (``write``), finished by ``close``."""
 

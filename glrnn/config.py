@@ -59,6 +59,10 @@ RNN_ACTIVATIONS = ("identity", "tanh", "relu")  # the dense RNN's φ (glrnn/mixe
 DENSE_INITS = ("glorot", "orthogonal", "rescaled_glorot", "fixed")
 DIAGONAL_INITS = ("glorot", "rescaled_glorot", "fixed")
 MIN_RESCALED_WIDTH = 164  # the rescaled Glorot constant γ_n > 0 from here on
+# what a language model reads (tokens through an embedding, or real-valued frames through a dense
+# encoder) and, for frames, the next frame's distribution (glrnn/density.py)
+INPUTS = ("tokens", "continuous")
+FRAME_HEADS = ("gmm", "mse")
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,15 @@ class ModelConfig:
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     dense_rnn: DenseRNNConfig = field(default_factory=DenseRNNConfig)
     diag_rnn: DiagRNNConfig = field(default_factory=DiagRNNConfig)
+    # what the language model reads: "tokens" (an embedding; logits over the vocabulary) or
+    # "continuous" (real-valued frames of frame_width values: a dense encoder; frame_head)
+    input: str = "tokens"
+    frame_width: int = 0  # continuous input: F, the values per frame (0 with tokens)
+    # continuous input: the next frame's distribution, "gmm" (a mixture of mixture_components
+    # diagonal Gaussians, trained by its exact NLL) or "mse" (a point prediction, squared error)
+    frame_head: str = "gmm"
+    mixture_components: int = 8  # gmm: K, the mixture's components
+    min_sigma: float = 1e-3  # gmm: the floor of every σ, in units of the data's (normalised) std
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "d_state", "chunk_size"):
@@ -315,6 +328,27 @@ class ModelConfig:
               "an integer >= 1 with model.positions='learned' (0: data.seq_len), else 0")
         self._check_layout()
         self._check_rescaled_glorot_width()
+        self._check_input()
+
+    @property
+    def continuous(self) -> bool:
+        """Whether the model reads real-valued frames (``input="continuous"``)."""
+        return self.input == "continuous"
+
+    def _check_input(self) -> None:
+        """Tokens, or frames of a positive width with a known head."""
+        check_choice("model.input", self.input, INPUTS)
+        check_choice("model.frame_head", self.frame_head, FRAME_HEADS)
+        _check_positive_int("model.mixture_components", self.mixture_components)
+        check(0.0 < self.min_sigma < 1.0, "model.min_sigma", self.min_sigma,
+              "0 < min_sigma < 1 (in units of the normalised data's std)")
+        if self.continuous:
+            check(isinstance(self.frame_width, int) and self.frame_width > 0,
+                  "model.frame_width", self.frame_width,
+                  "a positive integer (the values per frame) with model.input='continuous'")
+        else:
+            check(self.frame_width == 0, "model.frame_width", self.frame_width,
+                  "0 with model.input='tokens' (set model.input=continuous to read frames)")
 
     @property
     def attention_period(self) -> int:
@@ -539,6 +573,22 @@ class Config:
                 check(attention.max_len >= length, "model.attention.max_len",
                       attention.max_len, f">= {length_field} ({length}) for global "
                       "attention (model.attention.window=0)")
+        if self.model.continuous:
+            check(not self.task.name, "model.input", self.model.input,
+                  f"'tokens' with task.name={self.task.name!r} (a classifier's encoder follows "
+                  "its task's inputs; 'continuous' is for language models of frames)")
+            self._check_frame_data()
+
+    def _check_frame_data(self) -> None:
+        """A continuous-input language model reads a local folder of frames, split by file."""
+        source = self.data.source
+        check(source != "stdlib" and not source.startswith("hf:"), "data.source", source,
+              "a folder of .npy/.npz frames with model.input='continuous' (text sources are "
+              "for model.input=tokens)")
+        check(not self.data.streaming, "data.streaming", self.data.streaming,
+              "false with model.input='continuous' (frames are read into memory)")
+        check(self.data.split == "hash", "data.split", self.data.split,
+              "'hash' with model.input='continuous' (frames are split by document)")
 
 
     def _check_positions(self) -> None:

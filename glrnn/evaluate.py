@@ -3,6 +3,11 @@
     python -m glrnn.evaluate --run runs/latest [--source PATH|stdlib] [--seq-len N]
                              [--max-windows N] [--batch-size N]
 
+A continuous-input run (``model.input=continuous``) is scored the same way on frames (its own
+validation split, or every document of a folder of .npy/.npz files normalised by the run's
+recorded statistics): nats per frame and per value, and the squared error (glrnn/train/
+frame_task.py).
+
 The source (default: the run's own validation split) is read and packed the way training reads
 text (``BOS doc EOS ...``, documents reset the recurrent state), cut into contiguous windows of
 ``seq-len`` + 1 tokens (default: the run's) spread evenly over it, and scored with the latest
@@ -15,16 +20,23 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import tyro
 
 from glrnn.cli import USER_ERRORS, report
-from glrnn.config import ConfigError, check
+from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
+from glrnn.data.frames import FrameData, source_windows
 from glrnn.data.text import load_documents, pack, validation_windows
+from glrnn.density import FrameDensity
+from glrnn.frames import FrameCodec
+from glrnn.models import LanguageModel
 from glrnn.positions import check_room
 from glrnn.runs.load import load_run
+from glrnn.train.frame_task import evaluate as evaluate_frame_batches
+from glrnn.train.frame_task import make_eval_step as make_frame_eval_step
 from glrnn.train.lm_task import evaluate, make_eval_step
 
 
@@ -59,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check(args.batch_size >= 1, "--batch-size", args.batch_size, ">= 1")
         cfg, tokenizer, model, params, step = load_run(args.run)
         check_room(cfg.model, args.seq_len, "--seq-len")
+        if cfg.model.continuous:
+            return evaluate_frames(args, cfg, tokenizer, model, params, step)
         windows = eval_windows(args, cfg, tokenizer)
         batches = [windows[i:i + args.batch_size]
                    for i in range(0, len(windows), args.batch_size)]
@@ -71,6 +85,31 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{tokens:,} tokens in {len(windows)} windows")
     print(f"loss {result['val_loss']:.4f} nats/token, perplexity {result['val_ppl']:.3f}, "
           f"{result['val_bits_per_token']:.4f} bits/token, {result['val_bpb']:.4f} bits/byte")
+    return 0
+
+
+def evaluate_frames(args: Args, cfg: Config, codec: FrameCodec, model: LanguageModel,
+                    params: Any, step: int) -> int:
+    """Score a continuous-input run on frames (ConfigError for a bad source reaches ``main``)."""
+    seq_len = args.seq_len or cfg.data.seq_len
+    if args.source:
+        windows = source_windows(args.source, codec, seq_len, args.max_windows)
+    else:
+        data = FrameData(replace(cfg.data, seq_len=seq_len), cfg.model.frame_width, codec=codec)
+        windows = data.val[:args.max_windows]
+    batches = [windows[i:i + args.batch_size] for i in range(0, len(windows), args.batch_size)]
+    density = FrameDensity.of(cfg.model)
+    result = evaluate_frame_batches(make_frame_eval_step(model, density), params, {}, batches,
+                                    density, codec.log_scale)
+    frames = int((windows[:, 1:, -1] == 0).sum())
+    print(f"{args.run} (step {step}) on {args.source or 'its validation split'}: "
+          f"{frames:,} frames in {len(windows)} windows")
+    if density.head == "gmm":
+        print(f"loss {result['val_loss']:.4f} nats/frame ({result['val_nats_per_value']:.4f} "
+              f"per value; {result['val_data_nats']:.4f} nats/frame of the data as stored), "
+              f"mse {result['val_mse']:.4f}")
+    else:
+        print(f"mse {result['val_mse']:.4f} per value (normalised)")
     return 0
 
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from glrnn.blocks import Block, Carry, reverse_index
 from glrnn.config import ModelConfig
+from glrnn.density import FrameDensity
 from glrnn.errors import check
 from glrnn.layers import dense, make_norm, normalize
 from glrnn.params import with_role
@@ -59,8 +60,16 @@ class Backbone(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """Token embedding (+ a position encoding) -> Backbone -> norm -> head (the embedding's
-    transpose when ``cfg.tie_embeddings``, else a bias-free Dense). Logits are float32.
+    """Input encoder (+ a position encoding) -> Backbone -> norm -> head. Outputs are float32.
+
+    * ``cfg.input = "tokens"``: a token embedding; the head gives logits over the vocabulary
+      (the embedding's transpose when ``cfg.tie_embeddings``, else a bias-free Dense).
+    * ``cfg.input = "continuous"``: frames of F = ``cfg.frame_width`` values, each with a start
+      flag as its last input column ([B, L, F + 1]: 1 on a document's start position, whose
+      values are 0, else 0), through a Dense encoder, so the flag's column is the learned start
+      vector that opens every document (what BOS is to text); the head is a Dense giving the
+      next frame's distribution parameters (glrnn/density.py: a Gaussian mixture or a point
+      prediction).
 
     The carry is the backbone's, or with ``cfg.positions`` a ``PositionCarry`` of it and each
     row's next position (glrnn/positions.py)."""
@@ -69,14 +78,18 @@ class LanguageModel(nn.Module):
 
     def setup(self) -> None:
         cfg = self.cfg
-        # std 1/√d: with the tied head, unit-RMS features give logits of unit scale
-        self.embed = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=jnp.dtype(cfg.dtype),
-                              embedding_init=with_role(
-                                  nn.initializers.normal(1 / math.sqrt(cfg.d_model)),
-                                  "embedding"))
+        if cfg.continuous:
+            self.encoder = dense(cfg.d_model, cfg.dtype)
+        else:  # std 1/√d: with the tied head, unit-RMS features give logits of unit scale
+            self.embed = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=jnp.dtype(cfg.dtype),
+                                  embedding_init=with_role(
+                                      nn.initializers.normal(1 / math.sqrt(cfg.d_model)),
+                                      "embedding"))
         self.backbone = Backbone(cfg)
         self.norm = make_norm(cfg.norm, cfg.dtype)
-        if not cfg.tie_embeddings:
+        if cfg.continuous:
+            self.head = dense(FrameDensity.of(cfg).raw_width, cfg.dtype)
+        elif not cfg.tie_embeddings:
             self.head = dense(cfg.vocab_size, cfg.dtype, use_bias=False)
         if cfg.positions != "none":
             self.positions = PositionEncoding(cfg)
@@ -90,9 +103,10 @@ class LanguageModel(nn.Module):
     def __call__(self, tokens: jax.Array, carry: Carry = None, *,
                  segment_ids: jax.Array | None = None,
                  deterministic: bool = True) -> tuple[jax.Array, Carry]:
-        """tokens int32 [B, L], carry or None, segment_ids int [B, L] or None (packed documents:
-        every recurrent state is cleared, and the positions restart, where the id changes)
-        -> (logits float32 [B, L, vocab], carry)."""
+        """tokens int32 [B, L] (frames: float [B, L, F + 1]), carry or None, segment_ids int
+        [B, L] or None (packed documents: every recurrent state is cleared, and the positions
+        restart, where the id changes) -> (logits float32 [B, L, vocab] (frames: the head's
+        [B, L, P]), carry)."""
         x, blocks, position = self._place(self._embed(tokens), carry, segment_ids)
         x, blocks = self.backbone(x, blocks, segment_ids=segment_ids,
                                   deterministic=deterministic)
@@ -100,13 +114,18 @@ class LanguageModel(nn.Module):
 
     def step(self, token: jax.Array, carry: Carry, *,
              deterministic: bool = True) -> tuple[jax.Array, Carry]:
-        """token int32 [B], carry -> (logits float32 [B, vocab], carry)."""
+        """token int32 [B] (frames: float [B, F + 1]), carry -> (logits float32 [B, vocab]
+        (frames: [B, P]), carry)."""
         x, blocks, position = self._place(self._embed(token)[:, None], carry)
         x, blocks = self.backbone.step(x[:, 0], blocks, deterministic=deterministic)
         return self._logits(x), self._carry(blocks, position)
 
     def _embed(self, tokens: jax.Array) -> jax.Array:
-        return self.embed(tokens).astype(jnp.float32)  # the residual stream stays float32
+        if self.cfg.continuous:
+            x = self.encoder(tokens.astype(jnp.dtype(self.cfg.dtype)))
+        else:
+            x = self.embed(tokens)
+        return x.astype(jnp.float32)  # the residual stream stays float32
 
     def _place(self, x: jax.Array, carry: Carry, segment_ids: jax.Array | None = None
                ) -> tuple[jax.Array, Carry, jax.Array | None]:
@@ -129,8 +148,19 @@ class LanguageModel(nn.Module):
 
     def _logits(self, x: jax.Array) -> jax.Array:
         x = normalize(self.norm, x)
-        logits = self.embed.attend(x) if self.cfg.tie_embeddings else self.head(x)
+        if self.cfg.tie_embeddings and not self.cfg.continuous:
+            logits = self.embed.attend(x)
+        else:
+            logits = self.head(x)
         return logits.astype(jnp.float32)
+
+
+def example_inputs(cfg: ModelConfig, batch: int = 1, length: int = 1) -> jax.Array:
+    """Zeros shaped as ``LanguageModel(cfg)``'s input: tokens int32 [B, L], or frames with their
+    start flag float32 [B, L, frame_width + 1]."""
+    if cfg.continuous:
+        return jnp.zeros((batch, length, cfg.frame_width + 1), jnp.float32)
+    return jnp.zeros((batch, length), jnp.int32)
 
 
 class Classifier(nn.Module):

@@ -3,8 +3,10 @@
     python -m glrnn.plot RUN [RUN ...] [--out FILE.png] [--x step|tokens|elapsed|epoch]
 
 Left: training loss (thin) and validation loss (dots and line), nats per token (per label for
-classifiers); right: validation bits per byte for language models, or validation accuracy
-(solid; per-sequence accuracy dashed where the task has it) for classifiers. One colour per run,
+classifiers, per frame for continuous-input models); right: validation bits per byte for
+language models, the validation squared error per value for continuous-input models, or
+validation accuracy (solid; per-sequence accuracy dashed where the task has it) for
+classifiers. One colour per run,
 named by its directory.
 The default output for one run is ``RUN/plots/curves.png``; for several, ``curves.png`` here.
 """
@@ -32,8 +34,9 @@ from glrnn.train.metrics import read_metrics
 
 X_LABELS = {"step": "step", "tokens": "training tokens", "elapsed": "seconds",
             "epoch": "epochs"}
-DRAWN = ("loss", "val_loss", "val_bpb", "val_acc", "val_seq_acc", "elapsed", "epoch")
+DRAWN = ("loss", "val_loss", "val_bpb", "val_mse", "val_acc", "val_seq_acc", "elapsed", "epoch")
 RIGHT = {"val_bpb": ("bits per byte", "validation bits per byte"),
+         "val_mse": ("squared error per value", "validation squared error (normalised frames)"),
          "val_acc": ("accuracy", "validation accuracy")}
 
 
@@ -82,7 +85,8 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, x: str = "step") 
         check(bool(rows), "run", str(run_dir), "a run with metrics (its metrics.jsonl is empty)")
         check_numbers(run_dir, rows)
     fig, (ax_loss, ax_right) = plt.subplots(1, 2, figsize=(11, 4))
-    right = "val_bpb" if any("val_bpb" in r for _, rows in runs for r in rows) else "val_acc"
+    right = next((f for f in ("val_bpb", "val_mse")
+                  if any(f in r for _, rows in runs for r in rows)), "val_acc")
     drawn = False
     for i, (run_dir, rows) in enumerate(runs):
         colour, name = f"C{i}", run_dir.resolve().name

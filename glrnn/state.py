@@ -30,7 +30,8 @@ from glrnn.tokenizer import Tokenizer
 
 FORMAT = "glrnn-state-1"
 # ModelConfig fields newer than FORMAT: in the identity only when not at their defaults
-LATER_FIELDS = ("positions", "max_positions")
+LATER_FIELDS = ("positions", "max_positions", "input", "frame_width", "frame_head",
+                "mixture_components", "min_sigma")
 
 
 def model_identity(cfg: Config, tokenizer: Tokenizer, step: int) -> str:

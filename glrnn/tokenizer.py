@@ -26,6 +26,7 @@ import numpy as np
 from glrnn.audio import MuLawTokenizer
 from glrnn.errors import ConfigError
 from glrnn.files import write_text_atomic
+from glrnn.frames import FrameCodec
 
 
 class Tokenizer(Protocol):
@@ -203,8 +204,11 @@ def _load(path: str, mtime_ns: int) -> Tokenizer:
     return FILE_KINDS[Path(path).suffix](path)
 
 
-def from_description(description: dict[str, Any]) -> Tokenizer:
-    """Rebuild the tokenizer a run recorded; ConfigError if its artifact is gone or changed."""
+def from_description(description: dict[str, Any]) -> Tokenizer | FrameCodec:
+    """Rebuild the tokenizer a run recorded (a continuous-input run's: its frame normalisation);
+    ConfigError if its artifact is gone or changed."""
+    if description["name"] == FrameCodec.name:
+        return FrameCodec.from_description(description)
     if description["name"] == "byte":
         return ByteTokenizer()
     if description["name"] == "mulaw":

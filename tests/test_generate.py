@@ -261,6 +261,18 @@ def test_cli_generates_from_an_empty_prompt(saved_run, capsys):
     assert first and all(f"--- sample {i} ---" in out for i in (1, 2, 3))
 
 
+def test_cli_refuses_frame_options_for_a_token_run(saved_run, tmp_path, capsys):
+    out = tmp_path / "frames.npy"
+    for argv in (["--frames", "5"], ["--frames-out", str(out)],
+                 ["--prompt-frames", str(tmp_path / "p.npy")]):
+        assert generate_cli.main(["--run", str(saved_run), *argv]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == ("error: --frames=5: expected 0 for a token run (frames are for a run "
+                        "with model.input=continuous)")
+    assert len(lines) == 3 and all("for a token run" in line for line in lines)
+    assert not out.exists()
+
+
 def test_saved_state_continues_exactly(saved_run, tmp_path, capsys):
     """save -> load -> continue prints what one uninterrupted greedy generation prints."""
     argv = ["--run", str(saved_run), "--temperature", "0"]

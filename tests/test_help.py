@@ -12,6 +12,7 @@ import pytest
 from tiny_lm import load_script
 
 from glrnn.evaluate import main as evaluate_main
+from glrnn.make_frames import main as make_frames_main
 from glrnn.online.stream import cli as stream_cli
 from glrnn.tokenizer_train import main as tokenizer_train_main
 
@@ -86,7 +87,7 @@ def problems(fields: dict[str, str], groups: dict[str, str]) -> list[str]:
 COMMANDS = {"train_lm.py": lambda argv: load_script("train_lm").parse(argv),
             "generate.py": lambda argv: load_script("generate").main(argv),
             "glrnn.evaluate": evaluate_main, "glrnn.tokenizer_train": tokenizer_train_main,
-            "glrnn.online.stream": stream_cli}
+            "glrnn.online.stream": stream_cli, "glrnn.make_frames": make_frames_main}
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -96,6 +96,7 @@ def _is_text(path: Path) -> bool:
 
 
 TABLES = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # datasets' loader names
+FRAME_SUFFIXES = (".npy", ".npz")  # arrays of frames (glrnn/data/frames.py), never text
 
 
 def text_files(files: list[Path]) -> list[Path]:
@@ -173,7 +174,10 @@ def local_documents(source: str | Path, text_field: str = "text",
         else:
             docs.append(Document(key, _read(path, encoding_errors)))
     if not docs:
-        raise ConfigError(f"data.source={str(source)!r}: no text in {len(files)} file(s)")
+        frames = sum(p.suffix in FRAME_SUFFIXES for p in files)
+        raise ConfigError(f"data.source={str(source)!r}: no text in {len(files)} file(s)" + (
+            f" ({frames} .npy/.npz arrays: frames are read by model.input=continuous with "
+            "model.frame_width)" if frames else ""))
     if not any(d.text for d in docs):
         raise ConfigError(f"data.source={str(source)!r}: every document is empty "
                           f"({len(docs)} document(s)); expected some text")
@@ -269,22 +273,40 @@ def window_count(n_tokens: int, seq_len: int) -> int:
     return max(0, (n_tokens - 1) // seq_len)
 
 
+def train_offsets(n: int, batch_size: int, seq_len: int, seed: int, step: int,
+                  rows: slice = slice(None)) -> np.ndarray:
+    """int64 [batch_size][rows]: where the training windows of step ``step`` start in a stream
+    of ``n`` positions, drawn by an RNG of (seed, step)."""
+    rng = np.random.default_rng((seed, step))
+    return rng.integers(0, n - seq_len, size=batch_size)[rows]
+
+
+def validation_starts(n: int, seq_len: int, max_windows: int) -> np.ndarray:
+    """int64 [N]: N = min(max_windows, all) starts of contiguous windows with stride
+    ``seq_len`` (every target counted once), evenly spaced over a stream of ``n`` positions."""
+    available = window_count(n, seq_len)
+    starts = np.linspace(0, available - 1, num=min(max_windows, available)).round()
+    return starts.astype(np.int64) * seq_len
+
+
+def windows_at(stream: np.ndarray, starts: np.ndarray, seq_len: int) -> np.ndarray:
+    """[N, seq_len + 1, ...]: the windows of ``stream`` [T, ...] at ``starts`` [N]."""
+    return stream[starts[:, None] + np.arange(seq_len + 1)]
+
+
 def train_batch(tokens: np.ndarray, batch_size: int, seq_len: int, seed: int,
                 step: int, rows: slice = slice(None)) -> np.ndarray:
     """[batch_size, seq_len + 1] int32 windows of ``tokens`` at random offsets fixed by
     (seed, step); only the windows ``rows`` of them are read (a process's share)."""
-    rng = np.random.default_rng((seed, step))
-    offsets = rng.integers(0, len(tokens) - seq_len, size=batch_size)[rows]
-    return tokens[offsets[:, None] + np.arange(seq_len + 1)].astype(np.int32)
+    offsets = train_offsets(len(tokens), batch_size, seq_len, seed, step, rows)
+    return windows_at(tokens, offsets, seq_len).astype(np.int32)
 
 
 def validation_windows(tokens: np.ndarray, seq_len: int, max_windows: int) -> np.ndarray:
     """[N, seq_len + 1] int32: N = min(max_windows, all) contiguous windows with stride
     ``seq_len`` (every target token counted once), evenly spaced over ``tokens``."""
-    available = window_count(len(tokens), seq_len)
-    starts = np.linspace(0, available - 1, num=min(max_windows, available)).round()
-    starts = starts.astype(np.int64) * seq_len
-    return tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int32)
+    starts = validation_starts(len(tokens), seq_len, max_windows)
+    return windows_at(tokens, starts, seq_len).astype(np.int32)
 
 
 class TextData:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from glrnn.config import Config, ConfigError
-from glrnn.models import LanguageModel
+from glrnn.frames import FrameCodec
+from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import abstract_params
 from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir
 from glrnn.runs.run import read_config
@@ -23,11 +23,12 @@ from glrnn.tokenizer import Tokenizer
 Params = Any  # the model's parameter pytree
 
 
-def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Params, int]:
-    """(config, tokenizer, model, params of the newest readable checkpoint, its step) of a
-    language model's run, the params on this process's first device whatever devices and
-    processes wrote them; ConfigError for a classifier's run or one with no readable
-    checkpoint."""
+def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer | FrameCodec, LanguageModel,
+                                           Params, int]:
+    """(config, tokenizer (a continuous-input run's: its frame normalisation), model, params of
+    the newest readable checkpoint, its step) of a language model's run, the params on this
+    process's first device whatever devices and processes wrote them; ConfigError for a
+    classifier's run or one with no readable checkpoint."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
@@ -42,7 +43,7 @@ def load_run(run_dir: str | Path) -> tuple[Config, Tokenizer, LanguageModel, Par
         if checkpoints.latest_step() is None:
             raise FileNotFoundError(f"run directory {run_dir} has no checkpoints yet")
         model = LanguageModel(cfg.model)
-        abstract, _ = abstract_params(model, jnp.zeros((1, 1), jnp.int32))
+        abstract, _ = abstract_params(model, example_inputs(cfg.model))
         here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here),
                                 abstract)

@@ -26,11 +26,10 @@ import functools
 import time
 
 import jax
-import jax.numpy as jnp
 
 from glrnn.config import ModelConfig
 from glrnn.mixers import layer_mixers
-from glrnn.models import LanguageModel
+from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import abstract_params
 
 SCAN_FLOPS = {"lru": 8, "gateloop": 2, "rglru": 2}  # per state channel per step, forward
@@ -39,11 +38,12 @@ SCAN_FLOPS = {"lru": 8, "gateloop": 2, "rglru": 2}  # per state channel per step
 def matmul_params(cfg: ModelConfig) -> int:
     """Parameters used in matmuls, per token (the head included, the lookup tables of role
     ``embedding`` not: the token embedding, a learned position table)."""
-    params, roles = abstract_params(LanguageModel(cfg), jnp.zeros((1, 1), jnp.int32))
+    params, roles = abstract_params(LanguageModel(cfg), example_inputs(cfg))
     matrices = sum(leaf.size for leaf, role in zip(jax.tree.leaves(params),
                                                    jax.tree.leaves(roles), strict=True)
                    if leaf.ndim >= 2 and role != "embedding")
-    return matrices + (cfg.vocab_size * cfg.d_model if cfg.tie_embeddings else 0)
+    tied = cfg.tie_embeddings and not cfg.continuous
+    return matrices + (cfg.vocab_size * cfg.d_model if tied else 0)
 
 
 def attended_keys(slots: int, seq_len: int | None) -> float:

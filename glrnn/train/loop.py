@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from glrnn.config import Config, ConfigError, check
 from glrnn.data import make_data
+from glrnn.data.frames import FrameData
 from glrnn.data.tasks import TaskData, load_task
 from glrnn.files import check_folder
 from glrnn.params import overlay_params
@@ -52,6 +53,7 @@ from glrnn.runs.start import start_checks
 from glrnn.tokenizer import Tokenizer
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.flops import measure_peak_flops, mfu
+from glrnn.train.frame_task import FrameTask
 from glrnn.train.lm_task import LMTask
 from glrnn.train.metrics import MetricsLog
 from glrnn.train.online import task_gradient
@@ -144,10 +146,10 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     return train_step
 
 
-def make_task(cfg: Config, tokenizer: Tokenizer, data: Any = None) -> Task:
+def make_task(cfg: Config, tokenizer: Tokenizer | None, data: Any = None) -> Task:
     """The task ``cfg`` trains: a classifier of ``cfg.task`` (or of ``data``, a task's arrays),
     else a language model of ``data`` (default: the data of ``cfg.data``, read with
-    ``tokenizer``)."""
+    ``tokenizer``; frames for a continuous-input model)."""
     if cfg.task.name and data is None:
         data = load_task(cfg.task)
     if isinstance(data, TaskData):
@@ -155,6 +157,9 @@ def make_task(cfg: Config, tokenizer: Tokenizer, data: Any = None) -> Task:
     if cfg.model.norm == "batchnorm":
         raise ConfigError("model.norm='batchnorm': expected layernorm or rmsnorm for a language "
                           "model (batch statistics over positions would let it see the future)")
+    if cfg.model.continuous:
+        return FrameTask(cfg, data if data is not None else FrameData(cfg.data,
+                                                                      cfg.model.frame_width))
     return LMTask(cfg, data if data is not None else make_data(cfg.data, tokenizer))
 
 

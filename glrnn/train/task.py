@@ -2,8 +2,9 @@
 the evaluation; the loop (glrnn/train/loop.py) does the rest the same way for every task
 (optimizer, schedule, accumulation, NaN policy, checkpoints, resume, metrics, early stopping).
 
-Two tasks exist: next-token prediction on text or audio (glrnn/train/lm_task.py) and
-classification of whole sequences or of positions (glrnn/train/classify_task.py).
+Three tasks exist: next-token prediction on text or audio (glrnn/train/lm_task.py), next-frame
+prediction on real-valued frames (glrnn/train/frame_task.py) and classification of whole
+sequences or of positions (glrnn/train/classify_task.py).
 
 Variables: ``params`` (what the optimizer updates) and ``model_state`` (other flax collections
 that training updates without gradients: BatchNorm's ``batch_stats``; ``{}`` for most models).
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import flax.linen as nn
 import jax
 
+from glrnn.frames import FrameCodec
 from glrnn.tokenizer import Tokenizer
 
 Params = Any
@@ -30,9 +32,11 @@ TaskGrad = Callable[[Params, ModelState, Batch, jax.Array],
 
 class Task(Protocol):
     model: nn.Module
-    tokenizer: Tokenizer  # the run's tokenizer (config.json records it)
-    unit: str  # what ``items_per_step`` counts, for the progress bar: "tok" or "ex"
-    rate_name: str  # the throughput's name in metrics.jsonl: "tokens_per_s", "examples_per_s"
+    # the run's tokenizer, or a continuous-input run's frame normalisation (config.json records it)
+    tokenizer: Tokenizer | FrameCodec
+    unit: str  # what ``items_per_step`` counts, for the progress bar: "tok", "frame" or "ex"
+    # the throughput's name in metrics.jsonl: "tokens_per_s", "frames_per_s", "examples_per_s"
+    rate_name: str
     items_per_step: int
     flops_per_item: float  # model FLOPs per item (for MFU); 0: MFU is not reported
     steps_per_epoch: int | None  # None: no epochs (the run's length is train.steps)
