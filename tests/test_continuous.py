@@ -139,10 +139,15 @@ def document(length: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((length, WIDTH)).astype(np.float32)
 
 
-def test_parallel_equals_step_by_step_with_resets(tiny_frame_model):
+@pytest.mark.parametrize("positions", ["none", "sinusoidal", "learned"])
+def test_parallel_equals_step_by_step_with_resets(tiny_frame_model, positions):
     """A pack of two documents: __call__ with the start flags' segment ids == model.step over
-    the positions with the state cleared at each start row."""
+    the positions with the state (and a position encoding's counter) cleared at each start row."""
     _, model, params = tiny_frame_model
+    if positions != "none":
+        extra = {"max_positions": 16} if positions == "learned" else {}
+        model = LanguageModel(frame_config(positions=positions, **extra))
+        params, _ = init_params(model, jax.random.key(0), example_inputs(model.cfg, 1, 4))
     pack = np.concatenate([with_flags(document(5, 0), True), with_flags(document(6, 1), True)])
     inputs = jnp.asarray(pack[None])
     segments = jnp.cumsum(inputs[..., -1] > 0.5, axis=1, dtype=jnp.int32)
