@@ -34,7 +34,7 @@ from flax import traverse_util
 
 from glrnn.config import Config, ConfigError
 from glrnn.files import check_folder, write_atomic
-from glrnn.models import LanguageModel
+from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import abstract_params
 from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir, key_to_json
 from glrnn.runs.run import CONFIG, read_config, write_config
@@ -139,7 +139,7 @@ def check_lm_params(cfg: Config, params: Mapping[str, Any], what: str) -> None:
     """ConfigError naming the first parameter of the run's language model that ``params``
     lacks or holds in another shape, or the first one it has no place for."""
     model = LanguageModel(cfg.model)
-    want = traverse_util.flatten_dict(abstract_params(model, np.zeros((1, 1), np.int32))[0],
+    want = traverse_util.flatten_dict(abstract_params(model, example_inputs(cfg.model))[0],
                                       sep="/")
     have = traverse_util.flatten_dict(dict(params), sep="/")
     for name, leaf in want.items():
