@@ -1,13 +1,16 @@
 """Train a recipe: ``python train_lm.py [RECIPE] [--optim.lr 1e-3 --model.n-layers 2 ...]``.
 
-RECIPE is a file in recipes/ (default stdlib-bytes); every config field can be overridden
-(``python train_lm.py stdlib-bytes --help`` lists them with the recipe's values).
+RECIPE is a file in recipes/ (default stdlib-bytes) or a run directory (its config.json, for a
+new run: ``python train_lm.py runs/NAME --train.init-from runs/NAME`` fine-tunes an imported
+model); every config field can be overridden (``python train_lm.py stdlib-bytes --help`` lists
+them with the recipe's values).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import tyro
 
@@ -26,7 +29,7 @@ def parse(argv: Sequence[str]) -> Config:
     default = load_recipe(name)
     cfg = tyro.cli(Config, default=default, args=argv, prog=f"train_lm.py {name}",
                    description=__doc__)
-    return named(cfg, name)
+    return named(cfg, Path(name).name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,7 +38,8 @@ def check_float32(config: Any, prefix: str = "") -> None:
 
 
 SCAN_METHODS = ("auto", "associative", "sequential", "chunked")
-NORMS = ("layernorm", "rmsnorm", "batchnorm")
+# rmsnorm_plus_one: RMSNorm multiplying by (1 + scale), scale starting at 0 (Gemma, recurrentgemma)
+NORMS = ("layernorm", "rmsnorm", "batchnorm", "rmsnorm_plus_one")
 POOLINGS = ("mean", "last", "none")
 ENCODERS = ("embed", "onehot")
 CHANNEL_MIXERS = ("mlp", "glu", "none")
@@ -156,6 +157,10 @@ class RGLRUConfig:
     # the two gates' projections are block-diagonal with this many blocks (Griffin: one per
     # head); 1 is a dense projection. Must divide the RG-LRU's width.
     gate_blocks: int = 1
+    # recurrentgemma's document start: a document's first input enters without the
+    # sqrt(1 - a^2) factor, and a cleared (zero) carry counts as a document start (the carry
+    # then also holds a per-row "started" flag)
+    unscaled_start: bool = False
 
     def __post_init__(self) -> None:
         check(0.0 < self.c < math.inf, "model.rglru.c", self.c, "a finite value > 0")
@@ -176,6 +181,10 @@ class AttentionConfig:
     window: int = 0
     max_len: int = 1024  # cache slots of global attention (window = 0)
     rope_base: float = 10000.0  # RoPE's base: pair i of a head turns by position / base^(2i/D)
+    # RoPE turns the first rope_fraction of each head's channels (recurrentgemma: 0.5), the
+    # rest carry no position
+    rope_fraction: float = 1.0
+    out_bias: bool = False  # the output projection has a bias (recurrentgemma's)
 
     def __post_init__(self) -> None:
         _check_positive_int("model.attention.heads", self.heads)
@@ -188,6 +197,8 @@ class AttentionConfig:
               f"an integer in [0, model.attention.max_len={self.max_len}]")
         check(1.0 < self.rope_base < math.inf, "model.attention.rope_base", self.rope_base,
               "a finite value > 1")
+        check(0.0 < self.rope_fraction <= 1.0, "model.attention.rope_fraction",
+              self.rope_fraction, "0 < rope_fraction <= 1")
 
     @property
     def slots(self) -> int:
@@ -261,7 +272,9 @@ class ModelConfig:
     d_state: int = 256  # width of the recurrent state (lru, gateloop, dense_rnn, diag_rnn, gru)
     channel_mixer: str = "glu"  # after each time mixer: mlp, glu or none
     mlp_ratio: float = 2.0  # the channel mixer's hidden width over d_model
-    norm: str = "rmsnorm"  # layernorm, rmsnorm or batchnorm (classifiers only)
+    # layernorm, rmsnorm, batchnorm (classifiers only) or rmsnorm_plus_one (scale stored as its
+    # offset from 1: Gemma, recurrentgemma)
+    norm: str = "rmsnorm"
     dropout: float = 0.0  # dropout rate on each block's outputs while training
     tie_embeddings: bool = True  # the output head reuses the embedding matrix
     # how linear recurrences run over a sequence: associative, sequential, chunked, or auto
@@ -308,6 +321,11 @@ class ModelConfig:
     frame_head: str = "gmm"
     mixture_components: int = 8  # gmm: K, the mixture's components
     min_sigma: float = 1e-3  # gmm: the floor of every σ, in units of the data's (normalised) std
+    # language models: the embedding's output is multiplied by this (recurrentgemma: sqrt(d_model)
+    # rounded to bfloat16)
+    embed_scale: float = 1.0
+    # language models: logits are soft-capped to c * tanh(logits / c); 0: no cap (Gemma: 30)
+    logit_softcap: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "d_state", "chunk_size"):
@@ -326,6 +344,10 @@ class ModelConfig:
               and (self.max_positions == 0 or self.positions == "learned"),
               "model.max_positions", self.max_positions,
               "an integer >= 1 with model.positions='learned' (0: data.seq_len), else 0")
+        check(0.0 < self.embed_scale < math.inf, "model.embed_scale", self.embed_scale,
+              "a finite value > 0")
+        check(0.0 <= self.logit_softcap < math.inf, "model.logit_softcap", self.logit_softcap,
+              "a finite value >= 0 (0: no cap)")
         self._check_layout()
         self._check_rescaled_glorot_width()
         self._check_input()
@@ -346,6 +368,10 @@ class ModelConfig:
             check(isinstance(self.frame_width, int) and self.frame_width > 0,
                   "model.frame_width", self.frame_width,
                   "a positive integer (the values per frame) with model.input='continuous'")
+            for name, default in (("embed_scale", 1.0), ("logit_softcap", 0.0)):
+                check(getattr(self, name) == default, f"model.{name}", getattr(self, name),
+                      f"{default} with model.input='continuous' (it scales token embeddings, "
+                      "caps logits)")
         else:
             check(self.frame_width == 0, "model.frame_width", self.frame_width,
                   "0 with model.input='tokens' (set model.input=continuous to read frames)")
@@ -390,6 +416,10 @@ class ModelConfig:
             check(self.d_model % heads == 0 and (self.d_model // heads) % 2 == 0,
                   "model.attention.heads", heads,
                   f"a divisor of model.d_model={self.d_model} leaving an even head width (RoPE)")
+            turned = self.d_model // heads * self.attention.rope_fraction
+            check(turned == int(turned) and int(turned) % 2 == 0, "model.attention.rope_fraction",
+                  self.attention.rope_fraction, f"a fraction of the head width "
+                  f"{self.d_model // heads} that is an even number of channels")
 
     def _check_gateloop_qkv(self) -> None:
         """Heads that share the mixer's width, and chunks its chunked scan can halve."""

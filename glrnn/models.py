@@ -18,7 +18,7 @@ from glrnn.blocks import Block, Carry, reverse_index
 from glrnn.config import ModelConfig
 from glrnn.density import FrameDensity
 from glrnn.errors import check
-from glrnn.layers import dense, make_norm, normalize
+from glrnn.layers import dense, make_norm, normalize, soft_cap
 from glrnn.params import with_role
 from glrnn.positions import PositionCarry, PositionEncoding, check_room, document_offsets
 from glrnn.task_config import TaskInfo
@@ -62,8 +62,9 @@ class Backbone(nn.Module):
 class LanguageModel(nn.Module):
     """Input encoder (+ a position encoding) -> Backbone -> norm -> head. Outputs are float32.
 
-    * ``cfg.input = "tokens"``: a token embedding; the head gives logits over the vocabulary
-      (the embedding's transpose when ``cfg.tie_embeddings``, else a bias-free Dense).
+    * ``cfg.input = "tokens"``: a token embedding (times ``cfg.embed_scale``); the head gives
+      logits over the vocabulary (the embedding's transpose when ``cfg.tie_embeddings``, else a
+      bias-free Dense), soft-capped when ``cfg.logit_softcap``.
     * ``cfg.input = "continuous"``: frames of F = ``cfg.frame_width`` values, each with a start
       flag as its last input column ([B, L, F + 1]: 1 on a document's start position, whose
       values are 0, else 0), through a Dense encoder, so the flag's column is the learned start
@@ -121,11 +122,10 @@ class LanguageModel(nn.Module):
         return self._logits(x), self._carry(blocks, position)
 
     def _embed(self, tokens: jax.Array) -> jax.Array:
-        if self.cfg.continuous:
-            x = self.encoder(tokens.astype(jnp.dtype(self.cfg.dtype)))
-        else:
-            x = self.embed(tokens)
-        return x.astype(jnp.float32)  # the residual stream stays float32
+        if self.cfg.continuous:  # the residual stream stays float32
+            return self.encoder(tokens.astype(jnp.dtype(self.cfg.dtype))).astype(jnp.float32)
+        x = self.embed(tokens).astype(jnp.float32)
+        return x * self.cfg.embed_scale if self.cfg.embed_scale != 1.0 else x
 
     def _place(self, x: jax.Array, carry: Carry, segment_ids: jax.Array | None = None
                ) -> tuple[jax.Array, Carry, jax.Array | None]:
@@ -152,7 +152,8 @@ class LanguageModel(nn.Module):
             logits = self.embed.attend(x)
         else:
             logits = self.head(x)
-        return logits.astype(jnp.float32)
+        logits = logits.astype(jnp.float32)
+        return logits if self.cfg.continuous else soft_cap(logits, self.cfg.logit_softcap)
 
 
 def example_inputs(cfg: ModelConfig, batch: int = 1, length: int = 1) -> jax.Array:

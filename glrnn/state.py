@@ -29,17 +29,23 @@ from glrnn.files import write_atomic
 from glrnn.tokenizer import Tokenizer
 
 FORMAT = "glrnn-state-1"
-# ModelConfig fields newer than FORMAT: in the identity only when not at their defaults
+# ModelConfig fields newer than FORMAT (dotted: in a section): in the identity only when not at
+# their defaults
 LATER_FIELDS = ("positions", "max_positions", "input", "frame_width", "frame_head",
-                "mixture_components", "min_sigma")
+                "mixture_components", "min_sigma", "embed_scale", "logit_softcap",
+                "rglru.unscaled_start", "attention.rope_fraction", "attention.out_bias")
 
 
 def model_identity(cfg: Config, tokenizer: Tokenizer, step: int) -> str:
     """A hash naming the parameters a carry belongs to."""
     model = dataclasses.asdict(cfg.model)
     for name in LATER_FIELDS:
-        if model[name] == getattr(ModelConfig, name):
-            del model[name]
+        *sections, field = name.split(".")
+        fields, default = model, ModelConfig()
+        for section in sections:
+            fields, default = fields[section], getattr(default, section)
+        if fields[field] == getattr(default, field):
+            del fields[field]
     record = {"model": model, "tokenizer": tokenizer.describe(), "step": step}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 

@@ -47,7 +47,7 @@ FLOORS = {
     "glrnn.cli": (10, "CLIs"), "glrnn.evaluate": (10, "CLIs"), "glrnn.launch": (10, "CLIs"),
     "glrnn.plot": (10, "CLIs"), "glrnn.tokenizer_train": (10, "CLIs"),
     "glrnn.make_frames": (10, "CLIs"),
-    "glrnn.online.stream": (10, "CLIs"),
+    "glrnn.online.stream": (10, "CLIs"), "glrnn.convert": (10, "CLIs"),
 }
 
 

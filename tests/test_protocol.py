@@ -75,6 +75,12 @@ CASES: dict[str, nn.Module] = {
     # a hawk block, then an attention block
     "lm-griffin": LanguageModel(cfg(mixer="rglru", block="griffin", attention_every=2,
                                     attention=WINDOW)),
+    # recurrentgemma's options (glrnn/convert/): a document starts wherever the carry is zero
+    "lm-recurrentgemma": LanguageModel(cfg(
+        mixer="rglru", block="griffin", attention_every=2, norm="rmsnorm_plus_one",
+        embed_scale=2.8, logit_softcap=3.0, rglru=RGLRUConfig(gate_blocks=2, unscaled_start=True),
+        attention=AttentionConfig(heads=2, kv_heads=1, window=4, max_len=16, rope_fraction=0.5,
+                                  out_bias=True))),
 }
 # the matrix-state GateLoop (chunks must be powers of two: 4 divides neither HALF nor LENGTH - 1)
 QKV = {"mixer": "gateloop_qkv", "chunk_size": 4, "gateloop_qkv": GateLoopQKVConfig(heads=2)}

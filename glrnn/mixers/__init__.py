@@ -59,7 +59,7 @@ def _rglru(cfg: ModelConfig) -> nn.Module:
     g = cfg.rglru
     return RGLRU(d_model=cfg.d_model, c=g.c, r_min=g.r_min, r_max=g.r_max,
                  gate_blocks=g.gate_blocks, scan_method=cfg.scan_method,
-                 chunk_size=cfg.chunk_size)
+                 chunk_size=cfg.chunk_size, unscaled_start=g.unscaled_start)
 
 
 def _dense_rnn(cfg: ModelConfig) -> nn.Module:
@@ -82,7 +82,8 @@ def _gru(cfg: ModelConfig) -> nn.Module:
 def _attention(cfg: ModelConfig) -> nn.Module:
     a = cfg.attention
     return Attention(d_model=cfg.d_model, heads=a.heads, kv_heads=a.kv_heads, slots=a.slots,
-                     rope_base=a.rope_base, dtype=cfg.dtype)
+                     rope_base=a.rope_base, dtype=cfg.dtype, rope_fraction=a.rope_fraction,
+                     out_bias=a.out_bias)
 
 
 MIXERS: dict[str, Callable[[ModelConfig], nn.Module]] = {

@@ -2,7 +2,9 @@
 
     q, k, v = RoPE(W_q x), RoPE(W_k x), W_v x            one fused matmul, no biases
     o_t = Σ_{p ∈ P(t)} softmax_p(q_t · k_p / √d_head) v_p
-    y_t = W_o o_t
+    y_t = W_o o_t (+ b_o with ``out_bias``)
+
+RoPE turns the first ``rope_fraction`` of each head's channels (1: all; recurrentgemma 0.5).
 
 P(t), the positions query t sees: p ≤ t, t − p < S (the ``slots``: the sliding window, or
 ``max_len`` for global attention), and p at or after the start of t's segment (packed documents
@@ -24,7 +26,7 @@ rematerialised in the backward pass, so memory is O(block · keys) rather than O
 sliding window a block reads only the window − 1 + block keys it can see, so the cost is
 O(L · window) rather than O(L²).
 
-Parameter roles: both projections are ``weight``.
+Parameter roles: both projections' kernels are ``weight``, the output's bias ``bias``.
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ class KVCache(NamedTuple):
 # --- the math (pure functions) ---
 
 
-def rope(x: jax.Array, positions: jax.Array, base: float) -> jax.Array:
-    """Rotary embedding: x [B, L, heads, D] (D even), positions int [B, L] -> x rotated by
-    position · base^(−2i/D) in the planes (x_i, x_{i + D/2})."""
+def rope(x: jax.Array, positions: jax.Array, base: float, dims: int = 0) -> jax.Array:
+    """Rotary embedding: x [B, L, heads, D], positions int [B, L] -> x with its first R = ``dims``
+    channels (0: all D; R even) rotated by position · base^(−2i/R) in the planes
+    (x_i, x_{i + R/2}); the channels after R pass unchanged (recurrentgemma turns half)."""
+    if dims and dims < x.shape[-1]:
+        return jnp.concatenate([rope(x[..., :dims], positions, base), x[..., dims:]], axis=-1)
     half, wide = x.shape[-1] // 2, jnp.promote_types(x.dtype, jnp.float32)
     freq = base ** (-jnp.arange(half, dtype=wide) / half)
     angle = positions[..., None, None].astype(wide) * freq  # [B, L, 1, D/2]
@@ -129,6 +134,8 @@ class Attention(nn.Module):
     rope_base: float = 10000.0
     dtype: str = "float32"
     block_size: int = 256
+    rope_fraction: float = 1.0  # RoPE turns this fraction of each head's channels
+    out_bias: bool = False
 
     @property
     def n_kv(self) -> int:
@@ -144,7 +151,7 @@ class Attention(nn.Module):
                              f"expected heads dividing d_model={self.d_model} into even widths "
                              "and kv_heads dividing heads")
         self.qkv = dense((self.heads + 2 * self.n_kv) * self.head_dim, self.dtype, False)
-        self.out = dense(self.d_model, self.dtype, False)
+        self.out = dense(self.d_model, self.dtype, self.out_bias)
 
     def init_carry(self, batch_size: int) -> KVCache:
         cache = jnp.zeros((batch_size, self.slots, self.n_kv, self.head_dim), jnp.float32)
@@ -162,8 +169,9 @@ class Attention(nn.Module):
         start = jnp.zeros((batch,), jnp.int32) if carry is None else carry.start
         pos = count[:, None] + jnp.arange(length, dtype=jnp.int32)
         q_start = segment_starts(pos, start, segment_ids)
-        q = rope(q.reshape(batch, length, heads, d), pos, self.rope_base) * d**-0.5
-        k = rope(k.reshape(batch, length, n_kv, d), pos, self.rope_base)
+        turned = int(d * self.rope_fraction)
+        q = rope(q.reshape(batch, length, heads, d), pos, self.rope_base, turned) * d**-0.5
+        k = rope(k.reshape(batch, length, n_kv, d), pos, self.rope_base, turned)
         v = v.reshape(batch, length, n_kv, d)
         k_pos = pos
         if carry is not None:

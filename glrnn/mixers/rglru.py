@@ -23,7 +23,13 @@ Initialisation of Λ (the paper's text): a^c uniform in area on the ring [r_min,
 code puts σ(Λ) itself on that ring instead (a^c ≈ [0.43, 0.992] at r = 1).
 
 Resets (packed documents) clear the state before the step, h_t = √(1 − a_t²) ⊙ i_t ⊙ x_t, as for
-every glrnn mixer; recurrentgemma drops the √(1 − a_t²) factor at a document's first token.
+every glrnn mixer. recurrentgemma instead drops the √(1 − a_t²) factor at a document's first
+token, h_t = i_t ⊙ x_t, and counts the first token of every sequence it is given as one
+(``segment_pos == 0``). ``unscaled_start`` does the same: a document starts at a reset and
+wherever the carry was cleared, so the carry (``RGLRUCarry``) also holds a per-row flag
+``started`` (0 in the zero carry, which ``generate.clear_rows`` also gives; 1 after any token):
+a call without a carry, a prompt prefilled from the zero state and a decode step after a cleared
+row all start a document, as recurrentgemma's prompt processing and sampler do.
 
 Parameter roles (glrnn/params.py): Λ, the gates' kernel and bias are ``recurrent``. The gates run
 in the input's dtype; a_t, the state and y are float32 (y is cast back to the input's dtype).
@@ -31,12 +37,14 @@ in the input's dtype; a_t, the state and y are float32 (y is cast back to the in
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from glrnn.params import with_role
-from glrnn.scan import channel_resets, linear_scan
+from glrnn.scan import channel_resets, linear_scan, segment_resets
 
 SQRT_MAX_GRADIENT = 1000.0
 
@@ -82,18 +90,39 @@ def rglru_gates(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> tuple[jax.A
 
 
 def rglru_coefficients(x: jax.Array, kernel: jax.Array, bias: jax.Array, lam: jax.Array,
-                       c: float) -> tuple[jax.Array, jax.Array]:
+                       c: float, unscaled: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """(a_t, √(1 − a_t²) ⊙ i_t ⊙ x_t), the decay and the input of the recurrence, float32:
-    x [..., D], Λ [D] -> two [..., D]."""
+    x [..., D], Λ [D] -> two [..., D]; where ``unscaled`` (bool, broadcastable to x) is True the
+    input is i_t ⊙ x_t (recurrentgemma's document start)."""
     r, i = rglru_gates(x, kernel, bias)
     f32 = jnp.promote_types(x.dtype, jnp.float32)  # the state is never bf16
     log_a = -c * jax.nn.sigmoid(r.astype(f32)) * jax.nn.softplus(-lam.astype(f32))
     scale = sqrt_bounded(-jnp.expm1(2 * log_a))
+    if unscaled is not None:
+        scale = jnp.where(unscaled, 1.0, scale)
     return jnp.exp(log_a), scale * jax.nn.sigmoid(i.astype(f32)) * x.astype(f32)
 
 
+class RGLRUCarry(NamedTuple):
+    """The carry with ``unscaled_start``: the state and whether the current document has
+    begun."""
+
+    state: jax.Array  # [B, D] float32
+    started: jax.Array  # [B] float32: 0 (a cleared carry) until the next token, then 1
+
+
+def document_starts(segment_ids: jax.Array | None, started: jax.Array | None,
+                    shape: tuple[int, int]) -> jax.Array:
+    """bool [B, L]: where a document starts: a change of segment id, or position 0 when the
+    carry is absent (``started`` None) or cleared (``started`` 0)."""
+    resets = jnp.zeros(shape, bool) if segment_ids is None else segment_resets(segment_ids)
+    first = True if started is None else started == 0
+    return resets.at[:, 0].set(resets[:, 0] | first)
+
+
 class RGLRU(nn.Module):
-    """RG-LRU time mixer: [batch, length, d_model] -> same; carry [batch, d_model] float32."""
+    """RG-LRU time mixer: [batch, length, d_model] -> same; carry [batch, d_model] float32
+    (``RGLRUCarry`` with ``unscaled_start``)."""
 
     d_model: int
     c: float = 8.0
@@ -102,6 +131,7 @@ class RGLRU(nn.Module):
     gate_blocks: int = 1
     scan_method: str = "auto"
     chunk_size: int = 64
+    unscaled_start: bool = False
 
     def setup(self) -> None:
         if self.d_model % self.gate_blocks:
@@ -116,20 +146,44 @@ class RGLRU(nn.Module):
         self.gate_bias = self.param("gate_bias", with_role(nn.initializers.zeros_init(), rec),
                                     (self.gate_blocks, 2 * size))
 
-    def init_carry(self, batch_size: int) -> jax.Array:
-        return jnp.zeros((batch_size, self.d_model), jnp.float32)
+    def init_carry(self, batch_size: int) -> jax.Array | RGLRUCarry:
+        state = jnp.zeros((batch_size, self.d_model), jnp.float32)
+        if self.unscaled_start:
+            return RGLRUCarry(state, jnp.zeros((batch_size,), jnp.float32))
+        return state
 
-    def __call__(self, x: jax.Array, carry: jax.Array | None = None, *,
+    def __call__(self, x: jax.Array, carry: jax.Array | RGLRUCarry | None = None, *,
                  segment_ids: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        """x [B, L, D], carry [B, D] or None, segment_ids int [B, L] or None (the state is
-        cleared where the segment changes) -> (y [B, L, D], carry [B, D])."""
-        a, b = rglru_coefficients(x, self.gate_kernel, self.gate_bias, self.lam, self.c)
-        h = linear_scan(a, b, carry, reset=channel_resets(segment_ids), method=self.scan_method,
+        """x [B, L, D], carry [B, D] (``RGLRUCarry``) or None, segment_ids int [B, L] or None
+        (the state is cleared where the segment changes) -> (y [B, L, D], carry)."""
+        h0, started = self._split(carry)
+        if self.unscaled_start:
+            reset = unscaled = document_starts(segment_ids, started, x.shape[:2])[..., None]
+        else:
+            reset, unscaled = channel_resets(segment_ids), None
+        a, b = rglru_coefficients(x, self.gate_kernel, self.gate_bias, self.lam, self.c,
+                                  unscaled)
+        h = linear_scan(a, b, h0, reset=reset, method=self.scan_method,
                         chunk_size=self.chunk_size)
-        return h.astype(x.dtype), h[:, -1]
+        return h.astype(x.dtype), self._carry(h[:, -1])
 
-    def step(self, x_t: jax.Array, carry: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """x_t [B, D], carry [B, D] -> (y_t [B, D], carry [B, D])."""
-        a, b = rglru_coefficients(x_t, self.gate_kernel, self.gate_bias, self.lam, self.c)
-        h = a * carry + b
-        return h.astype(x_t.dtype), h
+    def step(self, x_t: jax.Array, carry: jax.Array | RGLRUCarry) -> tuple[jax.Array, jax.Array]:
+        """x_t [B, D], carry [B, D] (``RGLRUCarry``) -> (y_t [B, D], carry)."""
+        h0, started = self._split(carry)
+        start = None if started is None else (started == 0)[:, None]
+        a, b = rglru_coefficients(x_t, self.gate_kernel, self.gate_bias, self.lam, self.c, start)
+        h = (a * h0 if start is None else jnp.where(start, 0.0, a * h0)) + b
+        return h.astype(x_t.dtype), self._carry(h)
+
+    def _split(self, carry: jax.Array | RGLRUCarry | None
+               ) -> tuple[jax.Array | None, jax.Array | None]:
+        """(state, started flag or None) of a carry (None: no state, no flag)."""
+        if carry is None or not self.unscaled_start:
+            return carry, None
+        return carry.state, carry.started
+
+    def _carry(self, h: jax.Array) -> jax.Array | RGLRUCarry:
+        """The carry after a token: the state (and, with ``unscaled_start``, started = 1)."""
+        if self.unscaled_start:
+            return RGLRUCarry(h, jnp.ones(h.shape[:1], jnp.float32))
+        return h

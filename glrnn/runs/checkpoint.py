@@ -151,16 +151,25 @@ class Checkpoints:
         """Start saving step ``step`` (asynchronously: training goes on while orbax writes;
         ``close`` waits for it). ``value`` (of the metric) ranks it for ``keep_best``. ValueError
         naming the array, and nothing written, if any state holds NaN or inf."""
-        for name, tree in (("params", params), ("opt_state", opt_state),
-                           ("model_state", model_state)):
+        self._save(step, {"params": params, "opt_state": opt_state, "model_state": model_state},
+                   meta, value)
+
+    def save_params(self, step: int, params: Any, meta: dict[str, Any],
+                    model_state: dict[str, Any] | None = None) -> None:
+        """Save step ``step`` without optimizer state (a model imported from elsewhere:
+        glrnn/convert/); generation, evaluation and ``train.init_from`` read it as any step."""
+        self._save(step, {"params": params, "model_state": model_state}, meta)
+
+    def _save(self, step: int, trees: dict[str, Any], meta: dict[str, Any],
+              value: float | None = None) -> None:
+        """Save ``trees`` (by item name; model_state only when it has arrays) and ``meta``."""
+        for name, tree in trees.items():
             if (where := first_nonfinite(tree)) is not None:
                 raise ValueError(f"step {step}: {name}{where} holds NaN or inf: not saved")
-        items = {"params": ocp.args.StandardSave(params),
-                 "opt_state": ocp.args.StandardSave(opt_state), "meta": ocp.args.JsonSave(meta)}
-        if model_state:
-            items["model_state"] = ocp.args.StandardSave(model_state)
+        items = {name: ocp.args.StandardSave(tree) for name, tree in trees.items()
+                 if tree or name != "model_state"}
         with ctrl_c_deferred():
-            self.manager.save(step, args=ocp.args.Composite(**items),
+            self.manager.save(step, args=ocp.args.Composite(**items, meta=ocp.args.JsonSave(meta)),
                               metrics=None if value is None else {self.metric: value})
 
     def wait(self) -> None:
@@ -194,6 +203,15 @@ class Checkpoints:
             items["model_state"] = ocp.args.StandardRestore(model_state)
         out = self.manager.restore(step, args=ocp.args.Composite(**items))
         return out["params"], out["model_state"] if model_state else {}
+
+    def restore_saved(self, step: int) -> tuple[Any, dict[str, Any]]:
+        """(params, model_state) of ``step`` as they were saved, numpy arrays: for a reader
+        that has no model to shape them (an export)."""
+        items = {"params": ocp.args.StandardRestore()}
+        if (self.directory / str(step) / "model_state").is_dir():
+            items["model_state"] = ocp.args.StandardRestore()
+        out = self.manager.restore(step, args=ocp.args.Composite(**items))
+        return out["params"], out["model_state"] if "model_state" in items else {}
 
     def newest_readable(self, restore: Callable[[int], T],
                       set_aside: bool = False) -> tuple[int, T]:

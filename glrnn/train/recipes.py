@@ -2,12 +2,15 @@
 
 A recipe's name is its file name with ``-`` for ``_`` (``stdlib-bytes`` is
 ``recipes/stdlib_bytes.py``). The files are loaded by path, not imported as a package, so the
-folder can never shadow another module named ``recipes``.
+folder can never shadow another module named ``recipes``. A run directory is a recipe too: its
+``config.json`` (an imported model has no recipe file: ``train_lm.py runs/NAME
+--train.init-from runs/NAME`` fine-tunes it), under a new run name.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 from glrnn.config import (
@@ -20,6 +23,7 @@ from glrnn.config import (
     OptimConfig,
     TrainConfig,
 )
+from glrnn.runs.run import CONFIG, read_config
 from glrnn.task_config import TaskConfig
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -33,7 +37,11 @@ def recipe_names(directory: Path = RECIPES_DIR) -> list[str]:
 
 
 def load_recipe(name: str, directory: Path = RECIPES_DIR) -> Config:
-    """The ``CONFIG`` of recipe ``name``; an unknown name lists the known ones."""
+    """The ``CONFIG`` of recipe ``name``, or the config of the run directory ``name`` with its
+    run name cleared (a new run, not a resumed one); an unknown name lists the known ones."""
+    if (Path(name) / CONFIG).is_file():
+        cfg, _ = read_config(name)
+        return replace(cfg, train=replace(cfg.train, name="", init_from=""))
     path = directory / f"{name.replace('-', '_')}.py"
     if "/" in name or not path.is_file():
         raise ConfigError(f"recipe {name!r}: expected one of {', '.join(recipe_names(directory))}")
