@@ -28,16 +28,9 @@ class Rigged:
 
     def __init__(self, data: TextData, at: int, action: str) -> None:
         self.data, self.at, self.action = data, at, action
-        self.tokenizer = data.tokenizer
 
-    def val_batches(self) -> list[np.ndarray]:
-        return self.data.val_batches()
-
-    def state(self) -> dict:
-        return self.data.state()
-
-    def restore(self, state: dict) -> None:
-        self.data.restore(state)
+    def __getattr__(self, name: str):  # the rest is the data's: tokenizer, val, state ...
+        return getattr(self.data, name)
 
     def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
         batch = self.data.train_batch(step, rows)
@@ -81,12 +74,22 @@ def test_metrics_rows_have_the_fields(run):
 
 
 def test_evaluate_command_matches_the_loop(run, capsys):
-    """``python -m glrnn.evaluate`` on the run's own validation split gives the loop's figure."""
+    """``python -m glrnn.evaluate`` on the run's own validation split gives the loop's figures:
+    the whole split by default (the final state's), the estimate with --max-windows."""
     from glrnn.evaluate import main as evaluate_main
 
-    _, result = run
-    assert evaluate_main(["--run", str(result.run_dir), "--batch-size", "3"]) == 0
+    cfg, result = run
+    full = {k.removeprefix("full_val_"): v for k, v in result.figures.items()
+            if k.startswith("full_val_")}
+    assert evaluate_main(["--run", str(result.run_dir), "--batch-size", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tokens"] == full["tokens"] and report["windows"] == full["windows"]
+    assert report["loss"] == pytest.approx(full["loss"], rel=1e-5)
+    assert report["bpb"] == pytest.approx(full["bpb"], rel=1e-5)
+    windows = str(cfg.data.val_windows)
+    assert evaluate_main(["--run", str(result.run_dir), "--max-windows", windows]) == 0
     out = capsys.readouterr().out
+    assert f"{result.figures['val_tokens']:,} tokens in {windows} windows" in out
     assert f"loss {result.val_loss:.4f} nats/token" in out
     assert f"{result.val_bpb:.4f} bits/byte" in out
     corpus = result.run_dir.parent.parent / "corpus"
