@@ -9,7 +9,8 @@ A budgeted run starts as any other, then, before its first step, measures what i
    steps train a copy that is thrown away, on the batches of steps 1, 2, ... (the data position
    is put back after), so the run itself starts from step 1 with its schedule known;
 3. one periodic evaluation, timed on its second call (the first compiles);
-4. one checkpoint, saved whole into a folder that is removed after.
+4. one checkpoint, saved whole into a folder that is removed after, timed on its second save
+   (the first compiles the finiteness check and starts orbax's machinery).
 
 The time spent so far (from the start of ``train``: reading the data, building the model,
 compiling, measuring) is taken off the budget and :func:`plan_steps` picks the most steps
@@ -103,7 +104,7 @@ class Budget:
 @dataclass(frozen=True)
 class Probes:
     """What :func:`measure` times: a training step (by its number, on a copy of the state;
-    returns once it is done), one periodic evaluation and one checkpoint save."""
+    returns once it is done), one periodic evaluation and one checkpoint save (whole)."""
 
     step: Callable[[int], None]
     evaluate: Callable[[], None]
@@ -138,6 +139,7 @@ def measure(minutes: float, started: float, probes: Probes, *, items_per_step: i
     step_s = from_process_0(timed / done)
     probes.evaluate()  # compiles
     eval_s = from_process_0(_timed(probes.evaluate, clock))
+    probes.checkpoint()  # compiles
     checkpoint_s = from_process_0(_timed(probes.checkpoint, clock))
     costs = Costs(step_s, eval_s, checkpoint_s, final_evaluations)
     spent = from_process_0(clock() - started)

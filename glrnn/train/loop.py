@@ -12,6 +12,7 @@ checkpoint), so a run resumed from the checkpoint of step ``k`` computes the sam
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 import sys
@@ -197,25 +198,29 @@ def _fit_budget(cfg: Config, task: Task, state: State, train_step: TrainStep, ru
         float(train_step(state.params, state.opt_state, state.model_state, batch_of(n),
                          jax.random.fold_in(state.dropout_key, n), total)[3])
 
+    probe = run_dir / ".budget-probe"  # checkpoints saved there are removed after
+    saves, numbers = Checkpoints(probe, keep=1), itertools.count(1)
+
     def checkpoint() -> None:
-        probe = run_dir / ".budget-probe"
-        saves = Checkpoints(probe, keep=1)
-        try:
-            saves.save(1, state.params, state.opt_state, {"step": 1},
-                       model_state=state.model_state)
-        finally:
-            saves.close()
-            if is_writer():
-                shutil.rmtree(probe, ignore_errors=True)
+        number = next(numbers)
+        saves.save(number, state.params, state.opt_state, {"step": number},
+                   model_state=state.model_state)
+        saves.wait()
 
     position = task.state()
-    budget = measure(cfg.train.minutes, started,
-                     Probes(step, lambda: task.evaluate(state.params, state.model_state),
-                            checkpoint),
-                     items_per_step=task.items_per_step, final_evaluations=task.final_eval_size,
-                     eval_every=cfg.train.eval_every,
-                     checkpoint_every=cfg.train.checkpoint_every,
-                     warmup_steps=cfg.optim.warmup_steps)
+    try:
+        budget = measure(cfg.train.minutes, started,
+                         Probes(step, lambda: task.evaluate(state.params, state.model_state),
+                                checkpoint),
+                         items_per_step=task.items_per_step,
+                         final_evaluations=task.final_eval_size,
+                         eval_every=cfg.train.eval_every,
+                         checkpoint_every=cfg.train.checkpoint_every,
+                         warmup_steps=cfg.optim.warmup_steps)
+    finally:
+        saves.close()
+        if is_writer():
+            shutil.rmtree(probe, ignore_errors=True)
     task.restore(position)
     cfg = with_steps(cfg, budget.steps)
     if is_writer():
@@ -246,12 +251,8 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
                                  skip_nonfinite=cfg.train.on_nan == "skip",
                                  grad_fn=task_gradient(cfg, task))
-    if not started.measured:
-        try:
-            cfg = _fit_budget(cfg, task, state, train_step, run_dir, clock)
-        except BaseException:
-            started.abandon()
-            raise
+    # process 0 alone measures the matmul peak (for MFU)
+    peak = measure_peak_flops() if task.flops_per_item and is_writer() else 0.0
     try:  # orbax's manager: every process of a job at once (it syncs them)
         checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
                                   keep_best=cfg.train.keep_best, metric=task.best_metric,
@@ -259,6 +260,13 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     except BaseException:
         started.abandon()
         raise
+    if not started.measured:
+        try:
+            cfg = _fit_budget(cfg, task, state, train_step, run_dir, clock)
+        except BaseException:
+            checkpoints.close()
+            started.abandon()
+            raise
     try:
         if is_writer():
             point_latest(run_dir)
@@ -266,7 +274,7 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
             state = _resume(state, checkpoints, task)
             _say(f"resuming {run_dir} from step {state.step}")
         metrics.drop_after(state.step)
-        state, figures = _run(cfg, task, state, train_step, checkpoints, metrics)
+        state, figures = _run(cfg, task, state, train_step, checkpoints, metrics, peak)
         checkpoints.wait()
         figures |= _finish(task, state, checkpoints, run_dir)
     except KeyboardInterrupt:
@@ -406,16 +414,16 @@ def _improved(task: Task, best: dict[str, float], value: float) -> bool:
 
 
 def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
-         checkpoints: Checkpoints, metrics: MetricsLog) -> tuple[State, dict[str, float]]:
+         checkpoints: Checkpoints, metrics: MetricsLog,
+         peak: float) -> tuple[State, dict[str, float]]:
     """Steps ``state.step + 1 .. cfg.train.steps`` (fewer if early stopping ends the run);
     returns the final state and the last validation figures with the final state's (at the
-    last step, also in its metrics row)."""
+    last step, also in its metrics row). ``peak``: the matmul FLOP/s for MFU (0: none)."""
     skip = cfg.train.on_nan == "skip"
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
     total = np.int32(cfg.train.steps)
     batch_of = _batches(cfg, task, state.mesh)
-    writer = is_writer()  # process 0 alone measures the peak, logs and draws the bar
-    peak = measure_peak_flops() if task.flops_per_item and writer else 0.0
+    writer = is_writer()  # process 0 alone logs and draws the bar
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
     window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
