@@ -84,6 +84,10 @@ ROWS: dict[str, list[str]] = {
 }
 
 
+def flags(name: str) -> str:
+    return " ".join(ROWS[name]) or "(the recipe)"
+
+
 def warmup(minutes: float) -> int:
     """The recipe's warmup, in proportion below its 10 minutes."""
     return max(1, round(RECIPE_WARMUP * min(1.0, minutes / RECIPE_MINUTES)))
@@ -109,7 +113,7 @@ def result(name: str, run_dir: Path, wall: float) -> dict[str, Any]:
     rows = read_metrics(run_dir)
     last = rows[-1]
     budget = json.loads((run_dir / "config.json").read_text()).get("budget", {})
-    return {"row": name, "flags": " ".join(ROWS[name]), "params": n_params(run_dir),
+    return {"row": name, "flags": flags(name), "params": n_params(run_dir),
             "steps": last["step"], "planned_steps": budget.get("steps"),
             "chars_per_s": statistics.median(r["tokens_per_s"] for r in rows),
             "wall_s": wall, "val_estimate": last.get("val_loss"),
@@ -127,7 +131,7 @@ def run_row(name: str, args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - start
     if done.returncode:
         lines = [line for line in log.read_text().splitlines() if line.startswith("error:")]
-        return {"row": name, "flags": " ".join(ROWS[name]), "wall_s": wall,
+        return {"row": name, "flags": flags(name), "wall_s": wall,
                 "error": lines[-1] if lines else f"exit status {done.returncode} (see {log})"}
     return result(name, Path(args.out) / name, wall)
 
@@ -158,8 +162,8 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the rows and stop")
     args = parser.parse_args()
     if args.list:
-        for name, flags in ROWS.items():
-            print(f"{name}: {' '.join(flags) or '(the recipe)'}")
+        for name in ROWS:
+            print(f"{name}: {flags(name)}")
         return
     names = [n for n in args.rows.split(",") if n] or list(ROWS)
     unknown = [n for n in names if n not in ROWS]

@@ -41,7 +41,7 @@ from glrnn.runs.checkpoint import (
     key_to_json,
     unreadable_because,
 )
-from glrnn.runs.distributed import is_writer, start_together
+from glrnn.runs.distributed import is_writer, job_stamp, start_together
 from glrnn.runs.load import load_run
 from glrnn.runs.lock import RunLock
 from glrnn.runs.run import (
@@ -198,7 +198,8 @@ def _fit_budget(cfg: Config, task: Task, state: State, train_step: TrainStep, ru
         float(train_step(state.params, state.opt_state, state.model_state, batch_of(n),
                          jax.random.fold_in(state.dropout_key, n), total)[3])
 
-    probe = run_dir / ".budget-probe"  # checkpoints saved there are removed after
+    # checkpoints saved there are removed after (a name of its own for each start of a job)
+    probe = run_dir / f".budget-probe-{job_stamp()}"
     saves, numbers = Checkpoints(probe, keep=1), itertools.count(1)
 
     def checkpoint() -> None:
@@ -248,12 +249,13 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
                              undo=Started.abandon)
     cfg, task, run_dir, state, metrics = (started.cfg, started.task, started.run_dir,
                                           started.state, started.metrics)
-    train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
-                                 skip_nonfinite=cfg.train.on_nan == "skip",
-                                 grad_fn=task_gradient(cfg, task))
-    # process 0 alone measures the matmul peak (for MFU)
-    peak = measure_peak_flops() if task.flops_per_item and is_writer() else 0.0
-    try:  # orbax's manager: every process of a job at once (it syncs them)
+    try:
+        train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
+                                     skip_nonfinite=cfg.train.on_nan == "skip",
+                                     grad_fn=task_gradient(cfg, task))
+        # process 0 alone measures the matmul peak (for MFU)
+        peak = measure_peak_flops() if task.flops_per_item and is_writer() else 0.0
+        # orbax's manager: every process of a job at once (it syncs them)
         checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
                                   keep_best=cfg.train.keep_best, metric=task.best_metric,
                                   higher=task.best_higher)
