@@ -11,16 +11,17 @@ state size, every mixer glrnn has (and the Hawk and Griffin layouts), window len
 size, learning rate, dropout and bf16 compute. Every row trains for the same budget,
 ``--train.minutes M`` (``--minutes``, default the recipe's 10): its steps are measured on this
 machine after compilation and its schedule ends at them (glrnn/train/budget.py), and its final
-state is scored on the whole validation split (111,540 characters). Below the recipe's 10
-minutes the warmup shrinks in proportion (``--optim.warmup-steps``, 100 at 10 minutes), so a
-short screen warms up for the same share of its run.
+state is scored on the whole validation split (its 111,540 characters and the EOS). Below the
+recipe's 10 minutes the warmup shrinks in proportion (``--optim.warmup-steps``, 100 at 10
+minutes), so a short screen warms up for the same share of its run.
 
 Rows run one after another, each in a process of its own (it compiles and measures alone), in
 ``OUT/ROW`` (a row whose run directory exists is resumed: a finished one is only scored again;
-its log is ``OUT/ROW.log``). Prints a markdown table (row, flags, parameters, steps reached,
-characters/s (the median of the run's metrics rows), wall time, the estimate's and the whole
-split's nats/char) and writes ``OUT/study.json`` and ``OUT/study.md``. The target is at most
-1.45 nats/char on the whole split in 10 minutes (nanoGPT's CPU recipe: 1.88 in its README).
+another budget needs another ``--out``; its log is ``OUT/ROW.log``). Prints a markdown table
+(row, flags, parameters, steps reached, characters/s (the median of the run's metrics rows),
+wall time, the estimate's and the whole split's nats/char) and writes ``OUT/study.json`` and
+``OUT/study.md``. The target is at most 1.45 nats/char on the whole split in 10 minutes
+(nanoGPT's CPU recipe: 1.88 in its README).
 """
 
 from __future__ import annotations
