@@ -530,6 +530,11 @@ class TrainConfig:
     """Length of the run, how often it evaluates, logs and saves, and where it writes."""
 
     steps: int = 1000  # training steps (one batch each)
+    # > 0: a wall-clock budget in minutes that sets steps instead: the step is timed after it
+    # compiles and steps are fixed so that the run, evaluations and checkpoints included, ends
+    # within it (glrnn/train/budget.py; config.json records what was measured). On the command
+    # line --train.steps over a recipe's budget turns the budget off; giving both is refused
+    minutes: float = 0.0
     # classification: train this many passes over the training split instead (sets steps); 0: off
     epochs: float = 0.0
     eval_every: int = 250  # steps between evaluations on the validation split
@@ -560,6 +565,10 @@ class TrainConfig:
             _check_positive_int(f"train.{name}", getattr(self, name))
         _check_seed("train.seed", self.seed)
         check(0.0 <= self.epochs < math.inf, "train.epochs", self.epochs, "a finite value >= 0")
+        check(0.0 <= self.minutes < math.inf, "train.minutes", self.minutes,
+              "a finite value >= 0 (0: the run's length is train.steps)")
+        check(not (self.minutes and self.epochs), "train.minutes", self.minutes,
+              f"0 with train.epochs={self.epochs} (a run's length is one or the other)")
         check(isinstance(self.patience, int) and self.patience >= 0, "train.patience",
               self.patience, "an integer >= 0")
         _check_positive_int("train.fsdp", self.fsdp)
@@ -586,7 +595,8 @@ class Config:
     def __post_init__(self) -> None:
         check_float32(self)
         self._check_positions()
-        if self.train.epochs == 0:  # else train.steps follows from the data (checked then)
+        # else train.steps follows from the data or the budget (checked then)
+        if self.train.epochs == 0 and self.train.minutes == 0:
             check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
                   self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",

@@ -5,6 +5,10 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 from tiny_lm import load_script, tiny_config
 
@@ -52,6 +56,9 @@ def test_unknown_recipe_lists_the_known_ones(capsys):
     (["--data.val-fraction", "1.5"], "data.val_fraction"),
     (["--train.steps", "0"], "train.steps"),
     (["--train.steps", "50", "--optim.warmup-steps", "50"], "optim.warmup_steps"),
+    (["--train.minutes", "-1"], "train.minutes"),
+    (["--train.minutes", "inf"], "train.minutes"),
+    (["--train.minutes", "2", "--train.epochs", "1"], "train.minutes"),
 ])
 def test_bad_values_fail_with_one_line_naming_the_field(capsys, argv, field):
     code, err = run_cli(capsys, DEFAULT_RECIPE, *argv)
@@ -88,3 +95,34 @@ def test_lr_schedule_peaks_at_warmup_end_and_ends_at_min():
     assert max(at(n) for n in range(1, steps + 1)) == approx(optim.lr)
     assert at(steps) == approx(optim.lr * optim.min_lr_ratio)
     assert at(steps - 1) > at(steps)
+
+
+def test_a_run_has_one_length(capsys):
+    """--train.steps over a recipe's budget turns the budget off; both on one command line are
+    refused in one line."""
+    recipe = load_recipe("shakespeare-char")
+    assert recipe.train.minutes > 0
+    counted = train_lm.parse(["shakespeare-char", "--train.steps", "500"])
+    assert (counted.train.steps, counted.train.minutes) == (500, 0.0)
+    assert train_lm.parse(["shakespeare-char"]).train.minutes == recipe.train.minutes
+    code, err = run_cli(capsys, "shakespeare-char", "--train.minutes", "3", "--train.steps=10")
+    assert code == 2
+    assert err == ("error: --train.steps 10 with --train.minutes 3: expected one of them (a "
+                   "run's length is a step count or a budget)\n")
+    # a budget leaves the warmup check to the steps it measures
+    assert train_lm.parse(["--train.minutes", "1", "--optim.warmup-steps", "5000"])
+
+
+@pytest.mark.parametrize(("warmup", "steps", "ratio"), [(100, 1000, 0.1), (0, 50, 0.0),
+                                                        (3, 4, 1.0), (10, 37, 0.5)])
+def test_lr_schedule_is_optax_warmup_cosine_with_a_traced_length(warmup, steps, ratio):
+    """The schedule written out (its length may be traced: a budget's steps are measured after
+    the step is compiled) is optax's warmup_cosine_decay_schedule."""
+    optim = dataclasses.replace(load_recipe(DEFAULT_RECIPE).optim, warmup_steps=warmup,
+                                min_lr_ratio=ratio)
+    reference = optax.warmup_cosine_decay_schedule(0.0, optim.lr, warmup, steps,
+                                                   optim.lr * ratio)
+    traced = jax.jit(lambda count, total: lr_schedule(optim, total)(count))
+    counts = jnp.arange(steps + 2)
+    np.testing.assert_allclose(traced(counts, jnp.int32(steps)), reference(counts + 1),
+                               rtol=2e-6, atol=1e-9)

@@ -199,13 +199,14 @@ def test_the_latest_link_follows_the_job(four_devices):
 
 def test_evaluate_and_generate_from_a_multi_process_run(four_devices, tmp, capsys):
     """In this one-device process, from the step-10 checkpoint two processes of two devices
-    wrote (run "one" resumed in the 2-process job): the loop's validation loss again, and
-    text."""
+    wrote (run "one" resumed in the 2-process job): the loop's whole-split validation loss
+    again, and text."""
     from glrnn.evaluate import main as evaluate_main
 
     run = tmp / "runs" / "one"
     assert evaluate_main(["--run", str(run)]) == 0
-    assert f"loss {read_metrics(run)[-1]['val_loss']:.4f} nats/token" in capsys.readouterr().out
+    full = read_metrics(run)[-1]["full_val_loss"]  # the final state's, scored by the job
+    assert f"loss {full:.4f} nats/token" in capsys.readouterr().out
     generate = load_script("generate")
     assert generate.main(["--run", str(run), "--prompt", "the ", "--max-new-tokens", "8"]) == 0
     assert len(capsys.readouterr().out) > len("the \n")

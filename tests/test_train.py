@@ -1,10 +1,12 @@
 """The training loop end to end on a tiny model and corpus: learning, metrics, checkpoints,
-resume, divergence."""
+resume, divergence, the final state's evaluation, wall-clock budgets."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 from tiny_lm import tiny_config
 
+from glrnn.config import ConfigError
 from glrnn.data import TextData, make_data
 from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir, first_nonfinite
 from glrnn.runs.run import read_config
@@ -28,16 +31,9 @@ class Rigged:
 
     def __init__(self, data: TextData, at: int, action: str) -> None:
         self.data, self.at, self.action = data, at, action
-        self.tokenizer = data.tokenizer
 
-    def val_batches(self) -> list[np.ndarray]:
-        return self.data.val_batches()
-
-    def state(self) -> dict:
-        return self.data.state()
-
-    def restore(self, state: dict) -> None:
-        self.data.restore(state)
+    def __getattr__(self, name: str):  # the rest is the data's: tokenizer, val, state ...
+        return getattr(self.data, name)
 
     def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
         batch = self.data.train_batch(step, rows)
@@ -81,12 +77,22 @@ def test_metrics_rows_have_the_fields(run):
 
 
 def test_evaluate_command_matches_the_loop(run, capsys):
-    """``python -m glrnn.evaluate`` on the run's own validation split gives the loop's figure."""
+    """``python -m glrnn.evaluate`` on the run's own validation split gives the loop's figures:
+    the whole split by default (the final state's), the estimate with --max-windows."""
     from glrnn.evaluate import main as evaluate_main
 
-    _, result = run
-    assert evaluate_main(["--run", str(result.run_dir), "--batch-size", "3"]) == 0
+    cfg, result = run
+    full = {k.removeprefix("full_val_"): v for k, v in result.figures.items()
+            if k.startswith("full_val_")}
+    assert evaluate_main(["--run", str(result.run_dir), "--batch-size", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tokens"] == full["tokens"] and report["windows"] == full["windows"]
+    assert report["loss"] == pytest.approx(full["loss"], rel=1e-5)
+    assert report["bpb"] == pytest.approx(full["bpb"], rel=1e-5)
+    windows = str(cfg.data.val_windows)
+    assert evaluate_main(["--run", str(result.run_dir), "--max-windows", windows]) == 0
     out = capsys.readouterr().out
+    assert f"{result.figures['val_tokens']:,} tokens in {windows} windows" in out
     assert f"loss {result.val_loss:.4f} nats/token" in out
     assert f"{result.val_bpb:.4f} bits/byte" in out
     corpus = result.run_dir.parent.parent / "corpus"
@@ -190,3 +196,71 @@ def test_streaming_run_resumes_exactly(tmp_path):
     train(resumed)
     a, b = (read_metrics(tmp_path / "runs" / name) for name in ("s", "r"))
     np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=0, atol=1e-6)
+
+
+
+def test_a_budget_fixes_the_steps_and_a_resumed_run_keeps_them(tmp_path, capsys):
+    """A budget too short is one line and leaves no run; one that leaves 6 s to train (beyond
+    what the short one took to start, compile and measure) fixes the steps: the schedule ends
+    there, config.json records them, a resumed run keeps them, and measuring trained nothing
+    that stays."""
+    short = tiny_config(tmp_path, "budget", minutes=0.001)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"^train.minutes=0.001: too short on this machine "
+                       r"\(not one step fits: .* expected at least [0-9.]+ minutes$"):
+        train(short)
+    budget_s = time.perf_counter() - start + 6  # the second start compiles from the cache
+    assert not (tmp_path / "runs" / "budget").exists()
+    assert not (tmp_path / "runs" / "latest").exists()
+
+    def budgeted(seconds: float):
+        cfg = tiny_config(tmp_path, "budget", minutes=seconds / 60, eval_every=25,
+                          checkpoint_every=25, log_every=5)
+        return replace(cfg, model=replace(cfg.model, dropout=0.1))  # dropout keys must not shift
+
+    for _ in range(3):  # a shared machine may slow down: then the least it names, and 6 s more
+        cfg = budgeted(budget_s)
+        start = time.perf_counter()
+        try:
+            result = train(cfg)
+            break
+        except ConfigError as e:
+            budget_s = float(re.search(r"at least ([0-9.]+) minutes", str(e))[1]) * 60 + 6
+    else:
+        pytest.fail(f"three budgets were too short, the last {budget_s - 6:.1f} s")
+    wall = time.perf_counter() - start
+    measured = r"budget [0-9.]+ min: [0-9]+ steps at "
+    assert re.search(measured, capsys.readouterr().out)
+    text = (result.run_dir / "config.json").read_text()
+    record = json.loads(text)
+    budget, steps = record["budget"], result.step
+    assert record["config"]["train"]["steps"] == budget["steps"] == steps
+    assert record["config"]["train"]["minutes"] == cfg.train.minutes
+    assert steps > cfg.optim.warmup_steps and budget["calibration_steps"] >= 1
+    assert budget["items_per_s"] == pytest.approx(16 * 4 / budget["seconds_per_step"])
+    assert budget["planned_s"] <= budget_s
+    assert wall < 2 * budget_s  # measured on a machine that may be shared
+    rows = read_metrics(result.run_dir)
+    assert rows[-1]["step"] == steps and "full_val_loss" in rows[-1]
+    assert rows[-1]["lr"] == pytest.approx(cfg.optim.lr * cfg.optim.min_lr_ratio, rel=1e-5)
+
+    # resumed from the checkpoint before the last: the same steps, nothing measured again
+    shutil.rmtree(checkpoint_dir(result.run_dir) / str(steps))
+    again = train(cfg)
+    out = capsys.readouterr().out
+    assert "resuming" in out and not re.search(measured, out)
+    assert again.step == steps and (result.run_dir / "config.json").read_text() == text
+    resumed = read_metrics(result.run_dir)
+    assert [r["step"] for r in resumed] == [r["step"] for r in rows]
+    np.testing.assert_allclose([r.get("loss") for r in resumed[-3:]],
+                               [r.get("loss") for r in rows[-3:]], rtol=0, atol=1e-6)
+    assert again.figures["full_val_loss"] == pytest.approx(rows[-1]["full_val_loss"], abs=1e-6)
+
+    # the measuring trained nothing that stays: a run of those steps counted begins the same
+    plain = replace(cfg, train=replace(cfg.train, minutes=0.0, steps=steps, name="plain"))
+    with pytest.raises(TrainingInterrupted):
+        train(plain, Rigged(TextData(plain.data), at=11, action="interrupt"))
+    first = read_metrics(tmp_path / "runs" / "plain")
+    assert [r["step"] for r in first] == [5, 10]
+    for a, b in zip(first, rows[:2], strict=True):
+        assert (a["loss"], a["lr"]) == pytest.approx((b["loss"], b["lr"]), abs=1e-6)

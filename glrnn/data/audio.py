@@ -8,6 +8,8 @@ seed and step), so training, resuming and evaluation treat audio and text alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from glrnn.audio import MuLawTokenizer, read_wav
@@ -16,6 +18,7 @@ from glrnn.data.text import (
     Document,
     source_files,
     split_documents,
+    split_windows,
     train_batch,
     validation_windows,
     window_count,
@@ -24,8 +27,8 @@ from glrnn.tokenizer import from_name
 
 
 class AudioData:
-    """The training-data protocol (``train_batch``, ``val_batches``, ``state``, ``restore``,
-    ``tokenizer``) over the WAV files of ``cfg.source``."""
+    """The training-data protocol (``train_batch``, ``val``, ``val_split``, ``state``,
+    ``restore``, ``tokenizer``) over the WAV files of ``cfg.source``."""
 
     def __init__(self, cfg: DataConfig, tokenizer: MuLawTokenizer | None = None) -> None:
         self.cfg = cfg
@@ -42,6 +45,7 @@ class AudioData:
             raise ConfigError(f"data.source={cfg.source!r}: {len(self.train_tokens)} training and "
                               f"{len(val_tokens)} validation samples, fewer than one window of "
                               f"data.seq_len + 1 = {cfg.seq_len + 1} in a split")
+        self.val_tokens = val_tokens
         self.val = validation_windows(val_tokens, cfg.seq_len, cfg.val_windows)
         self.n_train_docs, self.n_val_docs = len(train), len(val)
 
@@ -58,9 +62,14 @@ class AudioData:
         return train_batch(self.train_tokens, self.cfg.batch_size, self.cfg.seq_len,
                            self.cfg.seed, step, rows)
 
-    def val_batches(self) -> list[np.ndarray]:
-        size = self.cfg.batch_size
-        return [self.val[i:i + size] for i in range(0, len(self.val), size)]
+    def val_split(self) -> Iterator[np.ndarray]:
+        """The windows of the whole validation split (glrnn.data.text.split_windows)."""
+        return split_windows([self.val_tokens], self.cfg.seq_len)
+
+    @property
+    def n_val_targets(self) -> int:
+        """The tokens the whole validation split scores (all but its first)."""
+        return len(self.val_tokens) - 1
 
     def state(self) -> dict:
         return {}

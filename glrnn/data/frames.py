@@ -116,23 +116,42 @@ def baselines(windows: np.ndarray, repeat_std: np.ndarray) -> dict[str, float]:
             "baseline_repeat_mse": mean(np.mean((x - previous) ** 2, axis=-1))}
 
 
+def split_frame_windows(packed: np.ndarray, seq_len: int) -> np.ndarray:
+    """[N, seq_len + 1, F + 1] windows that score a whole packed stream [T, F + 1]: stride
+    ``seq_len`` from its start, the last one filled up with start rows (zeros, flag 1), whose
+    targets are never scored; so every position but the first is a target exactly once, as
+    :func:`glrnn.data.text.split_windows` does for tokens."""
+    count = max(1, math.ceil((len(packed) - 1) / seq_len))
+    filler = np.zeros((count * seq_len + 1 - len(packed), packed.shape[1]), np.float32)
+    filler[:, -1] = 1.0
+    stream = np.concatenate([packed, filler])
+    return np.stack([stream[k * seq_len:(k + 1) * seq_len + 1] for k in range(count)])
+
+
+def in_batches(windows: np.ndarray, size: int) -> list[np.ndarray]:
+    """``windows`` [N, ...] in batches of at most ``size``."""
+    return [windows[i:i + size] for i in range(0, len(windows), size)]
+
+
 def source_windows(source: str, codec: FrameCodec, seq_len: int,
                    max_windows: int) -> np.ndarray:
-    """[N, seq_len + 1, F + 1]: contiguous windows spread evenly over every document of
-    ``source`` (no split), normalised by ``codec`` (a run's); ConfigError when they do not
-    fill one window."""
+    """[N, seq_len + 1, F + 1]: every document of ``source`` (no split), normalised by ``codec``
+    (a run's), in the windows that score all of it (``max_windows`` 0) or ``max_windows``
+    contiguous windows spread evenly over it; ConfigError when it does not fill one window."""
     docs = frame_documents(source, codec.width, "--source")
     packed = pack_frames([docs[key] for key in sorted(docs)], codec)
     if window_count(len(packed), seq_len) < 1:
         raise ConfigError(f"--source {source!r} has {len(packed)} positions (frames and "
                           f"document starts), fewer than one window of --seq-len + 1 = "
                           f"{seq_len + 1}")
+    if not max_windows:
+        return split_frame_windows(packed, seq_len)
     return windows_at(packed, validation_starts(len(packed), seq_len, max_windows), seq_len)
 
 
 class FrameData:
     """The packed train stream and the fixed validation windows of frames: the data protocol of
-    glrnn/data (``train_batch``, ``val_batches``, ``state``, ``restore``) with ``codec`` (the
+    glrnn/data (``train_batch``, ``val``, ``val_split``, ``state``, ``restore``) with ``codec`` (the
     normalisation: fitted on the training split unless given) in place of a tokenizer."""
 
     def __init__(self, cfg: DataConfig, width: int, codec: FrameCodec | None = None) -> None:
@@ -143,7 +162,7 @@ class FrameData:
         train_docs, val_docs = [docs[d.key] for d in train], [docs[d.key] for d in val]
         self.codec = codec if codec is not None else FrameCodec.fit(train_docs)
         self.train_frames = pack_frames(train_docs, self.codec)
-        val_frames = pack_frames(val_docs, self.codec)
+        self.val_frames = val_frames = pack_frames(val_docs, self.codec)
         window = cfg.seq_len + 1
         if len(self.train_frames) < window or window_count(len(val_frames), cfg.seq_len) < 1:
             raise ConfigError(f"data.source={cfg.source!r}: {len(self.train_frames)} training "
@@ -161,10 +180,9 @@ class FrameData:
                                 self.cfg.seed, step, rows)
         return windows_at(self.train_frames, offsets, self.cfg.seq_len)
 
-    def val_batches(self) -> list[np.ndarray]:
-        """The validation windows in batches of at most ``batch_size``."""
-        size = self.cfg.batch_size
-        return [self.val[i:i + size] for i in range(0, len(self.val), size)]
+    def val_split(self) -> np.ndarray:
+        """[N, seq_len + 1, F + 1]: the windows that score the whole validation split."""
+        return split_frame_windows(self.val_frames, self.cfg.seq_len)
 
     def baselines(self) -> dict[str, float]:
         """The validation figures of the predictors of :func:`baselines`."""

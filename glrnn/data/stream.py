@@ -4,10 +4,11 @@ shuffle buffer, are tokenised on the fly and packed into windows; nothing is hel
 ``data.streaming = true`` selects it (``make_data``). The source is read with
 ``datasets.load_dataset(..., streaming=True)``: text files one document per file, json/jsonl/
 parquet one per row, ``hf:NAME`` a hub split. Train/validation are split by a hash of each
-document's text (``val_fraction``, seeded); validation is the first ``val_windows`` windows of
-the validation documents, fixed. Training windows are consecutive ``L + 1``-token slices of the
-packed stream ``BOS doc EOS BOS doc EOS ...`` of the shuffled training documents; at the end of
-the stream the next epoch reshuffles (``set_epoch``).
+document's text (``val_fraction``, seeded); the validation estimate is the first
+``val_windows`` windows of the validation documents, fixed, and the whole split is streamed
+again window by window when it is scored (``val_split``). Training windows are consecutive
+``L + 1``-token slices of the packed stream ``BOS doc EOS BOS doc EOS ...`` of the shuffled
+training documents; at the end of the stream the next epoch reshuffles (``set_epoch``).
 
 Exact resume: :meth:`StreamingTextData.state` is (epoch, documents consumed, leftover tokens);
 :meth:`restore` rebuilds the same shuffled stream (a function of seed and epoch), skips the
@@ -18,7 +19,9 @@ into an epoch costs a read of that part of the corpus.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +37,7 @@ from glrnn.data.text import (
     not_utf8,
     read_error,
     source_files,
+    split_windows,
     text_files,
 )
 from glrnn.tokenizer import Tokenizer, from_name
@@ -104,7 +108,7 @@ def stream_source(cfg: DataConfig) -> Any:
 
 class StreamingTextData:
     """The training-data protocol over a stream: ``train_batch(step, rows)`` (consecutive steps),
-    ``state()``, ``restore(state)``, ``val_batches()``, ``tokenizer``."""
+    ``state()``, ``restore(state)``, ``val``, ``val_split()``, ``tokenizer``."""
 
     def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
         self.cfg = cfg
@@ -133,25 +137,36 @@ class StreamingTextData:
             self.seen_text = self.seen_text or bool(row["text"])
             yield [bos, *self.tokenizer.encode(row["text"]), eos]
 
-    def _validation_windows(self) -> np.ndarray:
-        window, rows, buffer, text = self.cfg.seq_len + 1, [], [], False
+    def _validation_tokens(self, seen_text: list[bool]) -> Iterator[list[int]]:
+        """The packed documents of the validation split, in order; ``seen_text[0]`` turns true
+        once one of them has text."""
         bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
         for row in self._rows(self._documents(train=False)):
-            text = text or bool(row["text"])
-            buffer += [bos, *self.tokenizer.encode(row["text"]), eos]
-            while len(buffer) >= window and len(rows) < self.cfg.val_windows:
-                rows.append(buffer[:window])
-                buffer = buffer[self.cfg.seq_len:]  # contiguous: each target counted once
-            if len(rows) == self.cfg.val_windows:
-                break
+            seen_text[0] = seen_text[0] or bool(row["text"])
+            yield [bos, *self.tokenizer.encode(row["text"]), eos]
+
+    def _validation_windows(self) -> np.ndarray:
+        window, text = self.cfg.seq_len + 1, [False]
+        full = (w for w in split_windows(self._validation_tokens(text), self.cfg.seq_len)
+                if len(w) == window)  # the estimate's windows are whole
+        rows = list(itertools.islice(full, self.cfg.val_windows))
         if not rows:
             raise ConfigError(f"the validation split of {self.cfg.source!r} (val_fraction="
                               f"{self.cfg.val_fraction}) has fewer than one window of "
                               f"data.seq_len + 1 = {window} tokens")
-        if not text:
+        if not text[0]:
             raise ConfigError(f"data.source={self.cfg.source!r}: every document of the "
                               "validation split that was read is empty; expected some text")
         return np.asarray(rows, np.int32)
+
+    def val_split(self) -> Iterator[np.ndarray]:
+        """The windows of the whole validation split, streamed (glrnn.data.text.split_windows)."""
+        return split_windows(self._validation_tokens([False]), self.cfg.seq_len)
+
+    @functools.cached_property
+    def n_val_targets(self) -> int:
+        """The tokens the whole validation split scores (all but its first): one pass over it."""
+        return sum(len(doc) for doc in self._validation_tokens([False])) - 1
 
     def _epoch_stream(self, epoch: int, skip: int) -> Iterator[list[int]]:
         stream = self._documents(train=True).shuffle(seed=self.cfg.seed,
@@ -192,7 +207,3 @@ class StreamingTextData:
         every process keeps the same position."""
         del step
         return np.asarray([self._window() for _ in range(self.cfg.batch_size)], np.int32)[rows]
-
-    def val_batches(self) -> list[np.ndarray]:
-        size = self.cfg.batch_size
-        return [self.val[i:i + size] for i in range(0, len(self.val), size)]

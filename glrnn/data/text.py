@@ -8,8 +8,11 @@ Pipeline (each step a pure function, :class:`TextData` ties them together for th
    ``val_fraction``, so the split depends neither on file order nor on the other files;
 3. pack: ``BOS doc EOS BOS doc EOS ...`` as one token array (uint16 when the vocabulary fits);
 4. windows: training batches ``[B, L+1]`` at offsets drawn from ``default_rng((seed, step))``,
-   so batch ``step`` is the same in a resumed run; validation is a fixed set of contiguous,
-   non-overlapping windows, evenly spaced over the validation stream.
+   so batch ``step`` is the same in a resumed run; validation is scored two ways: the loop's
+   periodic *estimate* on a fixed set of ``val_windows`` contiguous, non-overlapping windows
+   evenly spaced over the validation stream (``TextData.val``), and the *whole split*
+   (``TextData.val_split``: windows of stride L from its start, the last one shorter, so every
+   token but the first is a target exactly once) at the end of a run and in glrnn.evaluate.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import glob
 import hashlib
 import os
 import sysconfig
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -309,8 +313,26 @@ def validation_windows(tokens: np.ndarray, seq_len: int, max_windows: int) -> np
     return windows_at(tokens, starts, seq_len).astype(np.int32)
 
 
+def split_windows(pieces: Iterable[np.ndarray], seq_len: int) -> Iterator[np.ndarray]:
+    """The windows that score a whole token stream, given in consecutive ``pieces``: int32
+    ``[seq_len + 1]`` windows with stride ``seq_len`` from its start (window k holds tokens
+    kL .. kL + L and predicts kL + 1 .. kL + L), then the tail, shorter (its n + 1 tokens predict
+    the last n); every token but the first is a target exactly once. Each window starts from a
+    zero state, as a training window does."""
+    buffer = np.zeros(0, np.int32)
+    for piece in pieces:
+        buffer = np.concatenate([buffer, np.asarray(piece, np.int32)])
+        count = window_count(len(buffer), seq_len)
+        for k in range(count):
+            yield buffer[k * seq_len:(k + 1) * seq_len + 1]
+        buffer = buffer[count * seq_len:]
+    if len(buffer) > 1:
+        yield buffer
+
+
 class TextData:
-    """The packed train stream and the fixed validation windows of one :class:`DataConfig`."""
+    """The packed train and validation streams of one :class:`DataConfig`; ``val``: the
+    validation estimate's windows [N, seq_len + 1]."""
 
     def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
         self.cfg = cfg
@@ -330,6 +352,7 @@ class TextData:
                               f"documents) has {len(val_tokens)} tokens, fewer than one window "
                               f"of data.seq_len + 1 = {window}: raise data.val_fraction or "
                               "lower data.seq_len")
+        self.val_tokens = val_tokens
         self.val = validation_windows(val_tokens, cfg.seq_len, cfg.val_windows)
         self.n_train_docs, self.n_val_docs = len(train_docs), len(val_docs)
 
@@ -345,7 +368,11 @@ class TextData:
     def restore(self, state: dict) -> None:
         """Nothing to restore (see ``state``)."""
 
-    def val_batches(self) -> list[np.ndarray]:
-        """The validation windows in batches of at most ``batch_size``: [b, seq_len + 1]."""
-        size = self.cfg.batch_size
-        return [self.val[i:i + size] for i in range(0, len(self.val), size)]
+    def val_split(self) -> Iterator[np.ndarray]:
+        """The windows of the whole validation split (:func:`split_windows`)."""
+        return split_windows([self.val_tokens], self.cfg.seq_len)
+
+    @property
+    def n_val_targets(self) -> int:
+        """The tokens the whole validation split scores (all but its first)."""
+        return len(self.val_tokens) - 1

@@ -106,6 +106,14 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
+def from_process_0(value: T) -> T:
+    """Process 0's ``value`` (a bool, int or float) on every process of a job, so that
+    decisions on a measurement agree; ``value`` itself for a single process."""
+    if jax.process_count() == 1:
+        return value
+    return type(value)(multihost_utils.broadcast_one_to_all(np.asarray(value, np.float32)))
+
+
 def start_together(start: Callable[[], T], config_of: Callable[[T], Any],
                    undo: Callable[[T], None]) -> T:
     """Run ``start`` (the start-up work every process of a job does) and then the start-up

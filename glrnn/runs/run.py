@@ -1,6 +1,7 @@
 """Run directories: ``OUT/NAME/{config.json, metrics.jsonl, checkpoints/}`` and ``OUT/latest``.
 
-``config.json`` holds the resolved :class:`~glrnn.config.Config` and the tokenizer's description;
+``config.json`` holds the resolved :class:`~glrnn.config.Config` and the tokenizer's description
+(and, for a run sized by ``train.minutes``, the ``budget`` it measured: glrnn/train/budget.py);
 with the checkpoints it is all that ``generate.py --run OUT/NAME`` needs.
 """
 
@@ -63,19 +64,36 @@ def _read_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def write_config(run_dir: Path, cfg: Config, tokenizer: Tokenizer) -> None:
-    """Write ``config.json``; if the run already has one it must hold the same config."""
+def write_config(run_dir: Path, cfg: Config, tokenizer: Tokenizer,
+                 budget: dict[str, Any] | None = None) -> None:
+    """Write ``config.json`` (with ``budget``, what a budgeted run measured, if given); if the
+    run already has one it must hold the same config and tokenizer, and is kept."""
     record = {"config": dataclasses.asdict(cfg), "tokenizer": tokenizer.describe()}
     path = run_dir / CONFIG
     if path.exists():
-        old = _flatten(_read_record(path))
+        old = _flatten({key: _read_record(path)[key] for key in record})
         new = _flatten(json.loads(json.dumps(record)))
         changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         if changed:
             raise ConfigError(f"{run_dir} holds a run with a different config ({', '.join(changed)}"
                               "): resume it unchanged or pick another --train.name")
         return
+    if budget is not None:
+        record["budget"] = budget
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+
+
+def read_budget(run_dir: Path) -> dict[str, Any] | None:
+    """The ``budget`` recorded in ``run_dir``'s ``config.json``; None if it has no config.json
+    or no budget."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        return None
+    budget = _read_record(path).get("budget")
+    if budget is not None and not (isinstance(budget, dict)
+                                   and isinstance(budget.get("steps"), int)):
+        raise ConfigError(f"{path} is damaged (its budget has no integer 'steps')")
+    return budget
 
 
 def read_config(run_dir: str | Path) -> tuple[Config, Tokenizer]:

@@ -18,6 +18,7 @@ a scale (``finish``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from glrnn.config import Config
-from glrnn.data.frames import FrameData
+from glrnn.data.frames import FrameData, in_batches
 from glrnn.density import FrameDensity
 from glrnn.models import LanguageModel, example_inputs
 from glrnn.online.grad import gradient_function
 from glrnn.train.flops import model_flops_per_token
-from glrnn.train.task import ModelState, Params, TaskGrad
+from glrnn.train.task import ModelState, Params, TaskGrad, prefixed
 from glrnn.train.variables import apply_model, init_variables
 
 EvalStep = Callable[[Params, ModelState, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
@@ -154,9 +155,26 @@ class FrameTask:
     def train_batch(self, step: int, rows: slice = slice(None)) -> np.ndarray:
         return self.data.train_batch(step, rows)
 
+    def _score(self, params: Params, model_state: ModelState,
+               windows: np.ndarray) -> dict[str, float]:
+        return evaluate(self._eval_step, params, model_state,
+                        in_batches(windows, self.cfg.data.batch_size), self.density,
+                        self.data.codec.log_scale)
+
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
-        return evaluate(self._eval_step, params, model_state, self.data.val_batches(),
-                        self.density, self.data.codec.log_scale)
+        """The estimate on the data's ``val`` windows (``data.val_windows`` of them)."""
+        return self._score(params, model_state, self.data.val)
+
+    def final_evaluation(self, params: Params, model_state: ModelState) -> dict[str, float]:
+        """The whole validation split: ``full_val_loss``, ``full_val_mse``, ..."""
+        return prefixed("full_", self._score(params, model_state, self.data.val_split()))
+
+    @property
+    def final_eval_size(self) -> float:
+        """The whole split's batches over the estimate's."""
+        size = self.cfg.data.batch_size
+        windows = math.ceil((len(self.data.val_frames) - 1) / self.cfg.data.seq_len)
+        return math.ceil(windows / size) / math.ceil(len(self.data.val) / size)
 
     def step_figures(self, step: int) -> dict[str, float]:
         return {}

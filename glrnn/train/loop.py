@@ -1,6 +1,8 @@
 """The training loop, one for every task (glrnn/train/task.py): AdamW on a schedule, gradient
 accumulation, the NaN policy, periodic evaluation, checkpoints (the last k and the best), exact
-resume, metrics rows, early stopping, and the task's report at the end.
+resume, metrics rows, early stopping, the final state's evaluation (a language model's whole
+validation split) and the task's report at the end. A run sized by ``train.minutes`` measures
+its steps first (glrnn/train/budget.py).
 
 Step ``n`` (counted from 1) trains on ``task.train_batch(n)`` with dropout key
 ``fold_in(key, n)``: both are functions of the step (and the data position saved in the
@@ -10,7 +12,9 @@ checkpoint), so a run resumed from the checkpoint of step ``k`` computes the sam
 
 from __future__ import annotations
 
+import itertools
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -38,7 +42,7 @@ from glrnn.runs.checkpoint import (
     key_to_json,
     unreadable_because,
 )
-from glrnn.runs.distributed import is_writer, start_together
+from glrnn.runs.distributed import is_writer, job_stamp, start_together
 from glrnn.runs.load import load_run
 from glrnn.runs.lock import RunLock
 from glrnn.runs.run import (
@@ -46,11 +50,13 @@ from glrnn.runs.run import (
     latest_link,
     named,
     point_latest,
+    read_budget,
     run_dir_of,
     write_config,
 )
 from glrnn.runs.start import start_checks
 from glrnn.tokenizer import Tokenizer
+from glrnn.train.budget import Probes, measure
 from glrnn.train.classify_task import ClassifyTask
 from glrnn.train.flops import measure_peak_flops, mfu
 from glrnn.train.frame_task import FrameTask
@@ -70,8 +76,8 @@ from glrnn.train.sharding import (
 from glrnn.train.task import Batch, ModelState, Params, Task
 
 LossFn = Callable[[Params, ModelState, Batch, jax.Array], tuple[jax.Array, ModelState]]
-TrainStep = Callable[[Params, optax.OptState, ModelState, Batch, jax.Array],
-                     tuple[Params, optax.OptState, ModelState, jax.Array, jax.Array, jax.Array]]
+TrainStep = Callable[..., tuple[Params, optax.OptState, ModelState, jax.Array, jax.Array,
+                                jax.Array]]
 
 
 class TrainingDiverged(RuntimeError):
@@ -100,9 +106,11 @@ class TrainResult:
 def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
                     grad_accum: int = 1, skip_nonfinite: bool = False,
                     grad_fn: Callable[..., Any] | None = None) -> TrainStep:
-    """Jitted ``(params, opt_state, model_state, batch, dropout key) -> (params, opt_state,
-    model_state, mean loss, gradient global norm, finite)`` for ``loss_fn(params, model_state,
-    batch, key) -> (loss, model_state)``; ``finite``: the loss, the gradient norm and every
+    """Jitted ``(params, opt_state, model_state, batch, dropout key[, total_steps]) -> (params,
+    opt_state, model_state, mean loss, gradient global norm, finite)`` for ``loss_fn(params,
+    model_state, batch, key) -> (loss, model_state)``; ``total_steps`` (traced: a run's
+    length, for the schedule of glrnn.train.optim.make_optimizer) goes to the optimizer's
+    ``update`` when given; ``finite``: the loss, the gradient norm and every
     array of the updated state are free of NaN and inf. With ``grad_accum`` = k every array of
     the batch is cut into k micro-batches of B/k rows whose gradients are averaged in a
     ``lax.scan``: the same update as the whole batch (for models without batch statistics),
@@ -129,10 +137,11 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     grad_fn = value_and_grad if grad_accum == 1 else accumulate
 
     @jax.jit
-    def train_step(params, opt_state, model_state, batch, key):
+    def train_step(params, opt_state, model_state, batch, key, total_steps=None):
         (loss, new_model_state), grads = grad_fn(params, model_state, batch, key)
         grad_norm = optax.global_norm(grads)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        length = {} if total_steps is None else {"total_steps": total_steps}
+        updates, new_opt_state = optimizer.update(grads, opt_state, params, **length)
         new = (optax.apply_updates(params, updates), new_opt_state, new_model_state)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         for x in jax.tree.leaves(new):
@@ -163,6 +172,10 @@ def make_task(cfg: Config, tokenizer: Tokenizer | None, data: Any = None) -> Tas
     return LMTask(cfg, data if data is not None else make_data(cfg.data, tokenizer))
 
 
+def with_steps(cfg: Config, steps: int) -> Config:
+    return replace(cfg, train=replace(cfg.train, steps=steps))
+
+
 def resolve_steps(cfg: Config, task: Task) -> Config:
     """``cfg`` with ``train.steps`` from ``train.epochs`` when that is set (> 0)."""
     if cfg.train.epochs <= 0:
@@ -174,7 +187,60 @@ def resolve_steps(cfg: Config, task: Task) -> Config:
     steps = max(1, math.ceil(cfg.train.epochs * per_epoch))
     check(cfg.optim.warmup_steps < steps, "optim.warmup_steps", cfg.optim.warmup_steps,
           f"< the {steps} steps of train.epochs={cfg.train.epochs} ({per_epoch} per epoch)")
-    return replace(cfg, train=replace(cfg.train, steps=steps))
+    return with_steps(cfg, steps)
+
+
+def _fit_budget(cfg: Config, task: Task, state: State, train_step: TrainStep, run_dir: Path,
+                started: float) -> Config:
+    """``cfg`` with the steps that fit in ``train.minutes`` from ``started`` (a
+    ``time.perf_counter`` reading), measured by glrnn/train/budget.py with ``train_step`` on a
+    copy of ``state`` (which stays as it was, as does the data position); process 0 writes
+    config.json with the budget."""
+    batch_of = _batches(cfg, task, state.mesh)
+    total = np.int32(cfg.train.steps)  # a traced argument: the run's own steps compile nothing
+
+    def step(n: int) -> None:
+        float(train_step(state.params, state.opt_state, state.model_state, batch_of(n),
+                         jax.random.fold_in(state.dropout_key, n), total)[3])
+
+    # checkpoints saved there are removed after (a name of its own for each start of a job)
+    probe = run_dir / f".budget-probe-{job_stamp()}"
+    saves, numbers = Checkpoints(probe, keep=1), itertools.count(1)
+
+    def checkpoint() -> None:
+        number = next(numbers)
+        saves.save(number, state.params, state.opt_state, {"step": number},
+                   model_state=state.model_state)
+        saves.wait()
+
+    position = task.state()
+    try:
+        budget = measure(cfg.train.minutes, started,
+                         Probes(step, lambda: task.evaluate(state.params, state.model_state),
+                                checkpoint),
+                         items_per_step=task.items_per_step,
+                         final_evaluations=task.final_eval_size,
+                         eval_every=cfg.train.eval_every,
+                         checkpoint_every=cfg.train.checkpoint_every,
+                         warmup_steps=cfg.optim.warmup_steps)
+    finally:
+        saves.close()
+        if is_writer():
+            shutil.rmtree(probe, ignore_errors=True)
+    task.restore(position)
+    cfg = with_steps(cfg, budget.steps)
+    if is_writer():
+        write_config(run_dir, cfg, task.tokenizer, budget.record())
+    _say(budget.describe())
+    return cfg
+
+
+def _batches(cfg: Config, task: Task, mesh: Mesh) -> Callable[[int], Batch]:
+    """Training step -> this process's share of its batch, placed on the mesh."""
+    batches = batch_sharding(mesh)
+    rows = local_rows(batches, cfg.data.batch_size)  # this process's share of every batch
+    return lambda step: jax.tree.map(lambda x: shard_batch(x, batches, cfg.data.batch_size),
+                                     task.train_batch(step, rows))
 
 
 def train(cfg: Config, data: Any = None) -> TrainResult:
@@ -183,17 +249,31 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     directory is locked while the run trains (glrnn/runs/lock.py). Every process of a job
     calls it alike and their start-ups agree (glrnn/runs/distributed.py); process 0 writes
     the run directory's files."""
+    clock = time.perf_counter()  # a budget (train.minutes) counts from here
     started = start_together(lambda: _start(cfg, data), config_of=lambda s: s.cfg,
                              undo=Started.abandon)
     cfg, task, run_dir, state, metrics = (started.cfg, started.task, started.run_dir,
                                           started.state, started.metrics)
-    try:  # orbax's manager: every process of a job at once (it syncs them)
+    try:
+        train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
+                                     skip_nonfinite=cfg.train.on_nan == "skip",
+                                     grad_fn=task_gradient(cfg, task))
+        # process 0 alone measures the matmul peak (for MFU)
+        peak = measure_peak_flops() if task.flops_per_item and is_writer() else 0.0
+        # orbax's manager: every process of a job at once (it syncs them)
         checkpoints = Checkpoints(run_dir, keep=cfg.train.keep_checkpoints,
                                   keep_best=cfg.train.keep_best, metric=task.best_metric,
                                   higher=task.best_higher)
     except BaseException:
         started.abandon()
         raise
+    if not started.measured:
+        try:
+            cfg = _fit_budget(cfg, task, state, train_step, run_dir, clock)
+        except BaseException:
+            checkpoints.close()
+            started.abandon()
+            raise
     try:
         if is_writer():
             point_latest(run_dir)
@@ -201,7 +281,7 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
             state = _resume(state, checkpoints, task)
             _say(f"resuming {run_dir} from step {state.step}")
         metrics.drop_after(state.step)
-        state, figures = _run(cfg, task, state, checkpoints, metrics, run_dir)
+        state, figures = _run(cfg, task, state, train_step, checkpoints, metrics, peak)
         checkpoints.wait()
         figures |= _finish(task, state, checkpoints, run_dir)
     except KeyboardInterrupt:
@@ -228,7 +308,8 @@ def _last_checkpoint(checkpoints: Checkpoints) -> str:
 @dataclass(frozen=True)
 class Started:
     """A run ready to train: its resolved config, task, directory (locked by process 0),
-    fresh state and metrics log."""
+    fresh state and metrics log; ``measured``: False for a budgeted run whose steps are still
+    to be measured (its config.json is written then)."""
 
     cfg: Config
     task: Task
@@ -236,6 +317,7 @@ class Started:
     state: State
     lock: RunLock
     metrics: MetricsLog
+    measured: bool = True
 
     def abandon(self) -> None:
         """Let go of the run directory (removed if this start made it): the start failed
@@ -249,7 +331,8 @@ def _start(cfg: Config, data: Any) -> Started:
     other processes of a job: the run directory's place, the mesh (the batch checked against
     it), the task and its data, the resolved config, the fresh state on the mesh; then the run
     directory, locked by process 0, with its config.json (process 0 writes it) and the metrics
-    log."""
+    log. A budgeted run (``train.minutes``) takes its steps from the budget its config.json
+    records; without one they are still to be measured, and config.json waits for them."""
     tokenizer = start_checks(cfg)
     cfg = named(cfg, "run")
     run_dir = run_dir_of(cfg).absolute()
@@ -262,13 +345,17 @@ def _start(cfg: Config, data: Any) -> Started:
     writer = is_writer()
     lock = RunLock(run_dir, hold=writer)
     try:
-        if writer:
+        budget = read_budget(run_dir) if cfg.train.minutes else None
+        if budget is not None:  # measured when the run started: resumed with the same steps
+            cfg = with_steps(cfg, budget["steps"])
+        measured = not cfg.train.minutes or budget is not None
+        if writer and measured:
             write_config(run_dir, cfg, task.tokenizer)
         metrics = MetricsLog(run_dir, cfg.train.tensorboard, cfg.train.wandb, writer=writer)
     except BaseException:
         lock.abandon()
         raise
-    return Started(cfg, task, run_dir, state, lock, metrics)
+    return Started(cfg, task, run_dir, state, lock, metrics, measured)
 
 
 def _say(line: str) -> None:
@@ -333,32 +420,29 @@ def _improved(task: Task, best: dict[str, float], value: float) -> bool:
     return value > best["value"] if task.best_higher else value < best["value"]
 
 
-def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metrics: MetricsLog,
-         run_dir: Path) -> tuple[State, dict[str, float]]:
+def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
+         checkpoints: Checkpoints, metrics: MetricsLog,
+         peak: float) -> tuple[State, dict[str, float]]:
     """Steps ``state.step + 1 .. cfg.train.steps`` (fewer if early stopping ends the run);
-    returns the final state and the last validation figures."""
+    returns the final state and the last validation figures with the final state's (at the
+    last step, also in its metrics row). ``peak``: the matmul FLOP/s for MFU (0: none)."""
     skip = cfg.train.on_nan == "skip"
-    train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
-                                 skip_nonfinite=skip, grad_fn=task_gradient(cfg, task))
     schedule = lr_schedule(cfg.optim, cfg.train.steps)
-    batches = batch_sharding(state.mesh)
-    writer = is_writer()  # process 0 alone measures the peak, logs and draws the bar
-    peak = measure_peak_flops() if task.flops_per_item and writer else 0.0
+    total = np.int32(cfg.train.steps)
+    batch_of = _batches(cfg, task, state.mesh)
+    writer = is_writer()  # process 0 alone logs and draws the bar
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
     window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
     val: dict[str, float] = {}
     best, step = dict(state.best), state.step
-    rows = local_rows(batches, cfg.data.batch_size)  # this process's share of every batch
     bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True,
                disable=not writer)
     try:
         for step in range(state.step + 1, cfg.train.steps + 1):
-            batch = jax.tree.map(lambda x: shard_batch(x, batches, cfg.data.batch_size),
-                                 task.train_batch(step, rows))
             params, opt_state, model_state, loss, grad_norm, finite = train_step(
-                params, opt_state, model_state, batch,
-                jax.random.fold_in(state.dropout_key, step))
+                params, opt_state, model_state, batch_of(step),
+                jax.random.fold_in(state.dropout_key, step), total)
             loss, grad_norm = float(loss), float(grad_norm)
             if finite:
                 window_losses.append(loss)
@@ -391,6 +475,12 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
                 _say(f"step {step}: {task.describe(val)}"
                      + (f"; no better {task.best_metric} in {stale} evaluations: "
                         "stopping early" if stop_early else ""))
+                if last or stop_early:  # the final state: its figures join the row
+                    final = task.final_evaluation(params, model_state)
+                    if final:
+                        _say(f"step {step}: {task.describe(final)} (the final state; "
+                             f"metrics.jsonl, row of step {step})")
+                    val |= final
             elapsed = state.elapsed + time.perf_counter() - clock
             if step % cfg.train.log_every == 0 or evaluated:
                 if writer:  # a window of skipped steps only has no loss to report
@@ -413,7 +503,7 @@ def _run(cfg: Config, task: Task, state: State, checkpoints: Checkpoints, metric
     finally:
         bar.close()
     if not val:  # the run was already complete: evaluate what it ended with
-        val = task.evaluate(params, model_state)
+        val = task.evaluate(params, model_state) | task.final_evaluation(params, model_state)
     state = replace(state, params=params, opt_state=opt_state, model_state=model_state,
                     step=step, best=best)
     return state, val

@@ -3,7 +3,10 @@
 Steps are counted from 1: step ``n`` is the n-th update and uses ``lr_schedule(...)(n - 1)``
 (optax passes the number of updates done so far). The learning rate rises linearly to the peak
 ``lr`` at step ``warmup_steps`` and follows a cosine down to ``min_lr_ratio * lr``, reached
-exactly at the last step.
+exactly at the last step: optax's ``warmup_cosine_decay_schedule``, written out so that the
+run's length may be a traced value. The optimizer's ``update`` takes it as the extra argument
+``total_steps`` (default: the length it was made with), so a run whose length is measured at
+start-up (``train.minutes``, glrnn/train/budget.py) compiles its step once, before it knows it.
 
 Groups come from the parameters' roles (glrnn/params.py), never from their names:
 
@@ -22,17 +25,49 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from glrnn.config import OptimConfig
 
 
-def lr_schedule(cfg: OptimConfig, total_steps: int) -> Callable[[jax.Array], jax.Array]:
-    """lr as a function of optax's update count (``count = step - 1``)."""
-    base = optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup_steps,
-        decay_steps=total_steps, end_value=cfg.lr * cfg.min_lr_ratio)
-    return lambda count: base(count + 1)
+def lr_schedule(cfg: OptimConfig,
+                total_steps: int | jax.Array) -> Callable[[jax.Array], jax.Array]:
+    """lr as a function of optax's update count (``count = step - 1``): ``lr * step / warmup``
+    before step ``warmup_steps``, then ``end + (lr - end) (1 + cos(pi t)) / 2`` with ``t`` going
+    from 0 at step ``warmup_steps`` to 1 at step ``total_steps`` (end = ``min_lr_ratio * lr``).
+    ``total_steps`` may be traced."""
+    peak, end, warmup = cfg.lr, cfg.lr * cfg.min_lr_ratio, cfg.warmup_steps
+
+    def schedule(count: jax.Array) -> jax.Array:
+        step = jnp.asarray(count, jnp.float32) + 1
+        decay_steps = jnp.maximum(jnp.asarray(total_steps, jnp.float32) - warmup, 1.0)
+        t = jnp.clip((step - warmup) / decay_steps, 0.0, 1.0)
+        cosine = end + (peak - end) * 0.5 * (1 + jnp.cos(jnp.pi * t))
+        return jnp.where(step < warmup, peak * step / max(warmup, 1), cosine)
+
+    return schedule
+
+
+def scale_by_schedule(cfg: OptimConfig,
+                      total_steps: int) -> optax.GradientTransformationExtraArgs:
+    """optax's ``scale_by_learning_rate(lr_schedule(cfg, total_steps))`` (the same state, so
+    checkpoints of either restore into the other) whose ``update`` also takes ``total_steps``
+    as an extra argument, a traced integer."""
+
+    def init(params: Any) -> optax.ScaleByScheduleState:
+        del params
+        return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+
+    def update(updates: Any, state: optax.ScaleByScheduleState, params: Any = None, *,
+               total_steps: int | jax.Array = total_steps,
+               **extra: Any) -> tuple[Any, optax.ScaleByScheduleState]:
+        del params, extra
+        lr = lr_schedule(cfg, total_steps)(state.count)
+        updates = jax.tree.map(lambda g: jnp.asarray(-lr, g.dtype) * g, updates)
+        return updates, optax.ScaleByScheduleState(count=optax.safe_increment(state.count))
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 def decay_mask(cfg: OptimConfig, roles: Any) -> Any:
@@ -59,11 +94,13 @@ def scale_by_tree(factors: Any) -> optax.GradientTransformation:
 def make_optimizer(cfg: OptimConfig, total_steps: int,
                    roles: Any) -> optax.GradientTransformation:
     """Clip by global norm, Adam, decoupled weight decay on ``decay_mask``, the schedule, then
-    the per-role learning-rate factors. ``roles``: the tree from ``glrnn.params.split_roles``."""
+    the per-role learning-rate factors. ``roles``: the tree from ``glrnn.params.split_roles``.
+    ``update(grads, state, params, total_steps=n)`` schedules for a run of ``n`` steps instead
+    of ``total_steps``."""
     return optax.chain(
         optax.clip_by_global_norm(cfg.clip_norm),
         optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps),
         optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask(cfg, roles)),
-        optax.scale_by_learning_rate(lr_schedule(cfg, total_steps)),
+        scale_by_schedule(cfg, total_steps),
         scale_by_tree(lr_factors(cfg, roles)),
     )

@@ -61,7 +61,17 @@ class Task(Protocol):
         """Figures of training step ``step`` for metrics.jsonl beside the loss (epochs)."""
 
     def evaluate(self, params: Params, model_state: ModelState) -> dict[str, float]:
-        """Validation figures, ``val_loss`` and ``best_metric`` among them."""
+        """Validation figures, ``val_loss`` and ``best_metric`` among them (the periodic
+        evaluation: a language model's is an estimate on a fixed share of the split)."""
+
+    def final_evaluation(self, params: Params, model_state: ModelState) -> dict[str, float]:
+        """Figures of the run's final state beside its last periodic evaluation (a language
+        model: the whole validation split, ``full_val_*``); ``{}`` when there are none."""
+
+    @property
+    def final_eval_size(self) -> float:
+        """What the end of a run evaluates (``final_evaluation`` and ``finish``) in periodic
+        evaluations: a budgeted run (``train.minutes``) keeps time for it."""
 
     def state(self) -> dict[str, Any]:
         """The data position to save with a checkpoint."""
@@ -74,3 +84,8 @@ class Task(Protocol):
 
     def describe(self, figures: dict[str, float]) -> str:
         """A short line of the headline figures."""
+
+
+def prefixed(prefix: str, figures: dict[str, float]) -> dict[str, float]:
+    """``figures`` with every name behind ``prefix`` (``val_`` -> ``full_val_``)."""
+    return {f"{prefix}{name}": value for name, value in figures.items()}
