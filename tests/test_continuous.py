@@ -251,9 +251,15 @@ def test_loss_falls_below_the_baselines_on_a_periodic_signal(frame_run):
 
 def test_evaluate_command_matches_the_loop(frame_run, tmp_path, capsys):
     cfg, result = frame_run
-    assert evaluate_main(["--run", str(result.run_dir)]) == 0
+    assert evaluate_main(["--run", str(result.run_dir)]) == 0  # the whole validation split
     out = capsys.readouterr().out
-    assert f"loss {result.figures['val_loss']:.4f} nats/frame" in out, out
+    assert f"loss {result.figures['full_val_loss']:.4f} nats/frame" in out, out
+    data = FrameData(cfg.data, WIDTH)  # every frame of the split once: its rows but the starts
+    assert f": {int((data.val_frames[:, -1] == 0).sum()):,} frames in" in out, out
+    windows = str(cfg.data.val_windows)  # the loop's estimate
+    assert evaluate_main(["--run", str(result.run_dir), "--max-windows", windows]) == 0
+    estimate = capsys.readouterr().out
+    assert f"loss {result.figures['val_loss']:.4f} nats/frame" in estimate, estimate
     assert evaluate_main(["--run", str(result.run_dir), "--source", cfg.data.source]) == 0
     whole = capsys.readouterr().out  # every document, not only the validation split's
     frames = [int(text.split(": ")[1].split(" frames")[0]) for text in (out, whole)]

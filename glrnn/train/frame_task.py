@@ -192,16 +192,23 @@ class FrameTask:
         return self.data.baselines()
 
     def describe(self, figures: dict[str, float]) -> str:
-        if self.density.head == "mse":
-            line = f"val mse {figures['val_mse']:.4f}"
-            base = ("baseline_mean_mse", "baseline_repeat_mse")
-        else:
-            line = (f"val nll {figures['val_loss']:.4f} nats/frame "
-                    f"({figures['val_nats_per_value']:.4f}/value), val mse "
-                    f"{figures['val_mse']:.4f}")
-            base = ("baseline_gaussian_nats", "baseline_repeat_nats")
+        """The estimate's figures (``val_*``), the whole split's (``full_val_*``) and the
+        baselines, those present."""
+        parts = [self._figures(figures, prefix, what)
+                 for prefix, what in (("val_", "val"), ("full_val_", "full validation split:"))
+                 if f"{prefix}mse" in figures]
+        head = self.density.head
+        base = (("baseline_mean_mse", "baseline_repeat_mse") if head == "mse"
+                else ("baseline_gaussian_nats", "baseline_repeat_nats"))
         if base[0] in figures:
-            first = "the mean" if self.density.head == "mse" else "per-value gaussian"
-            line += (f"; baselines: {first} {figures[base[0]]:.4f}, previous frame "
-                     f"{figures[base[1]]:.4f}")
-        return line
+            first = "the mean" if head == "mse" else "per-value gaussian"
+            parts.append(f"baselines: {first} {figures[base[0]]:.4f}, previous frame "
+                         f"{figures[base[1]]:.4f}")
+        return "; ".join(parts)
+
+    def _figures(self, figures: dict[str, float], prefix: str, what: str) -> str:
+        mse = f"{what} mse {figures[prefix + 'mse']:.4f}"
+        if self.density.head == "mse":
+            return mse
+        return (f"{what} nll {figures[prefix + 'loss']:.4f} nats/frame "
+                f"({figures[prefix + 'nats_per_value']:.4f}/value), {mse}")
