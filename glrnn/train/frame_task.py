@@ -18,7 +18,6 @@ a scale (``finish``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from glrnn.density import FrameDensity
 from glrnn.models import LanguageModel, example_inputs
 from glrnn.online.grad import gradient_function
 from glrnn.train.flops import model_flops_per_token
-from glrnn.train.task import ModelState, Params, TaskGrad, prefixed
+from glrnn.train.task import ModelState, Params, TaskGrad, prefixed, whole_split_cost
 from glrnn.train.variables import apply_model, init_variables
 
 EvalStep = Callable[[Params, ModelState, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
@@ -172,9 +171,8 @@ class FrameTask:
     @property
     def final_eval_size(self) -> float:
         """The whole split's batches over the estimate's."""
-        size = self.cfg.data.batch_size
-        windows = math.ceil((len(self.data.val_frames) - 1) / self.cfg.data.seq_len)
-        return math.ceil(windows / size) / math.ceil(len(self.data.val) / size)
+        return whole_split_cost(len(self.data.val_frames) - 1, len(self.data.val),
+                                self.cfg.data.seq_len, self.cfg.data.batch_size)
 
     def step_figures(self, step: int) -> dict[str, float]:
         return {}

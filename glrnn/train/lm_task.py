@@ -31,7 +31,7 @@ from glrnn.models import LanguageModel
 from glrnn.online.grad import gradient_function
 from glrnn.train.flops import model_flops_per_token
 from glrnn.train.metrics import bits_per_byte
-from glrnn.train.task import ModelState, Params, TaskGrad, prefixed
+from glrnn.train.task import ModelState, Params, TaskGrad, prefixed, whole_split_cost
 from glrnn.train.variables import apply_model, init_variables
 
 EvalStep = Callable[[Params, ModelState, jax.Array, jax.Array], jax.Array]
@@ -167,9 +167,8 @@ class LMTask:
     def final_eval_size(self) -> float:
         """The whole split's batches over the estimate's: what the final evaluation costs in
         periodic ones."""
-        size, seq_len = self.cfg.data.batch_size, self.cfg.data.seq_len
-        windows = math.ceil(self.data.n_val_targets / seq_len)
-        return math.ceil(windows / size) / math.ceil(len(self.data.val) / size)
+        return whole_split_cost(self.data.n_val_targets, len(self.data.val),
+                                self.cfg.data.seq_len, self.cfg.data.batch_size)
 
     def step_figures(self, step: int) -> dict[str, float]:
         return {}

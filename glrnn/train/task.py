@@ -12,6 +12,7 @@ that training updates without gradients: BatchNorm's ``batch_stats``; ``{}`` for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,3 +90,12 @@ class Task(Protocol):
 def prefixed(prefix: str, figures: dict[str, float]) -> dict[str, float]:
     """``figures`` with every name behind ``prefix`` (``val_`` -> ``full_val_``)."""
     return {f"{prefix}{name}": value for name, value in figures.items()}
+
+
+def whole_split_cost(targets: int, estimate_windows: int, seq_len: int,
+                     batch_size: int) -> float:
+    """Scoring ``targets`` positions in windows of ``seq_len``, in evaluations of the estimate's
+    ``estimate_windows`` windows (both in batches of ``batch_size``): a language model's
+    ``final_eval_size``."""
+    windows = math.ceil(targets / seq_len)
+    return math.ceil(windows / batch_size) / math.ceil(estimate_windows / batch_size)
