@@ -2,13 +2,15 @@
 
     python bench/shakespeare_study.py --source PATH/tinyshakespeare/input.txt        # every row
     python bench/shakespeare_study.py --source ... --minutes 0.5 --rows base,depth-2  # a screen
+    python bench/shakespeare_study.py --source ... --rows dropout-0+lr-4e-3  # rows combined
     python bench/shakespeare_study.py --list
 
 Each row is the shakespeare-char recipe (LRU 4 x 192, N 192, GLU, dropout 0.1, windows of 256
 characters, batch 16, AdamW 2e-3; nanoGPT's split: the first 90 % of the text trains, the last
 10 % validates) with the flags of ``train_lm.py`` in ``ROWS`` changed, covering width, depth,
 state size, every mixer glrnn has (and the Hawk and Griffin layouts), window length, batch
-size, learning rate, dropout and bf16 compute. Every row trains for the same budget,
+size, learning rate, dropout and bf16 compute; ``A+B`` names a row with the flags of rows A and
+B together (B's win where both set one). Every row trains for the same budget,
 ``--train.minutes M`` (``--minutes``, default the recipe's 10): its steps are measured on this
 machine after compilation and its schedule ends at them (glrnn/train/budget.py), and its final
 state is scored on the whole validation split (its 111,540 characters and the EOS). Below the
@@ -85,8 +87,13 @@ ROWS: dict[str, list[str]] = {
 }
 
 
+def row_flags(name: str) -> list[str]:
+    """The ``train_lm.py`` flags of row ``name``; ``A+B`` joins rows A and B (B's last)."""
+    return [flag for part in name.split("+") for flag in ROWS[part]]
+
+
 def flags(name: str) -> str:
-    return " ".join(ROWS[name]) or "(the recipe)"
+    return " ".join(row_flags(name)) or "(the recipe)"
 
 
 def warmup(minutes: float) -> int:
@@ -100,7 +107,7 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
              else ["--optim.warmup-steps", str(warmup(args.minutes))])
     return [sys.executable, str(ROOT / "train_lm.py"), RECIPE, "--data.source", args.source,
             "--train.minutes", f"{args.minutes:g}", "--train.out-dir", args.out,
-            "--train.name", name, *extra, *ROWS[name]]
+            "--train.name", name, *extra, *row_flags(name)]
 
 
 def n_params(run_dir: Path) -> int:
@@ -158,7 +165,8 @@ def main() -> None:
     parser.add_argument("--source", help="tinyshakespeare's input.txt")
     parser.add_argument("--minutes", type=float, default=RECIPE_MINUTES,
                         help="the budget of every row (train.minutes)")
-    parser.add_argument("--rows", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--rows", default="",
+                        help="comma-separated row names, A+B for rows combined (default: all)")
     parser.add_argument("--out", default="runs/shakespeare-study", help="run directories")
     parser.add_argument("--list", action="store_true", help="print the rows and stop")
     args = parser.parse_args()
@@ -167,7 +175,7 @@ def main() -> None:
             print(f"{name}: {flags(name)}")
         return
     names = [n for n in args.rows.split(",") if n] or list(ROWS)
-    unknown = [n for n in names if n not in ROWS]
+    unknown = [n for n in names if any(part not in ROWS for part in n.split("+"))]
     if unknown or not args.source or args.minutes <= 0:
         parser.error(f"unknown rows {', '.join(unknown)} (--list names them)" if unknown else
                      "--source is required" if not args.source else "--minutes must be > 0")
