@@ -595,10 +595,8 @@ class Config:
     def __post_init__(self) -> None:
         check_float32(self)
         self._check_positions()
-        # else train.steps follows from the data or the budget (checked then)
-        if self.train.epochs == 0 and self.train.minutes == 0:
-            check(self.optim.warmup_steps < self.train.steps, "optim.warmup_steps",
-                  self.optim.warmup_steps, f"< train.steps ({self.train.steps})")
+        # optim.warmup_steps against the run's length: at run start, once the length is known
+        # (glrnn.train.loop.resolve_steps; a budget's in glrnn/train/budget.py)
         check(self.data.batch_size % self.optim.grad_accum == 0, "optim.grad_accum",
               self.optim.grad_accum, f"a divisor of data.batch_size ({self.data.batch_size})")
         # the training length: a task's (when it fixes one) or the language model's

@@ -74,12 +74,22 @@ def eval_windows(args: Args, cfg, tokenizer) -> Iterable[np.ndarray]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = tyro.cli(Args, args=sys.argv[1:] if argv is None else argv, description=__doc__)
+    """Parse the command line and evaluate; the exit status."""
+    return evaluate(tyro.cli(Args, args=sys.argv[1:] if argv is None else argv,
+                             description=__doc__))
+
+
+def check_args(args: Args) -> None:
+    """ConfigError (one line naming the option) for an option that is wrong whatever the run."""
+    check(args.seq_len >= 0, "--seq-len", args.seq_len, ">= 0")
+    check(args.max_windows >= 0, "--max-windows", args.max_windows, ">= 0 (0: the whole source)")
+    check(args.batch_size >= 1, "--batch-size", args.batch_size, ">= 1")
+
+
+def evaluate(args: Args) -> int:
+    """Score the run ``args.run`` as ``args`` ask and print the report; the exit status."""
     try:
-        check(args.seq_len >= 0, "--seq-len", args.seq_len, ">= 0")
-        check(args.max_windows >= 0, "--max-windows", args.max_windows,
-              ">= 0 (0: the whole source)")
-        check(args.batch_size >= 1, "--batch-size", args.batch_size, ">= 1")
+        check_args(args)
         cfg, tokenizer, model, params, step = load_run(args.run)
         check_room(cfg.model, args.seq_len, "--seq-len")
         if cfg.model.continuous:
@@ -105,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def evaluate_frames(args: Args, cfg: Config, codec: FrameCodec, model: LanguageModel,
                     params: Any, step: int) -> int:
-    """Score a continuous-input run on frames (ConfigError for a bad source reaches ``main``)."""
+    """Score a continuous-input run on frames and print the report (ConfigError for a bad
+    source reaches :func:`evaluate`)."""
     seq_len = args.seq_len or cfg.data.seq_len
     if args.source:
         windows = source_windows(args.source, codec, seq_len, args.max_windows)

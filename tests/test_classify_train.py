@@ -228,3 +228,8 @@ def test_bad_task_fits_are_named(tmp_path):
         train(cfg, no_val)
     with pytest.raises(ConfigError, match=r"train.epochs=1.0: expected 0 for a language model"):
         train(replace(cfg, train=replace(cfg.train, epochs=1.0)))
+    # the warmup against the length the epochs give (96 examples / batch 16: 6 steps an epoch)
+    with pytest.raises(ConfigError, match=r"^optim.warmup_steps=5: expected < the 3 steps of "
+                                          r"train.epochs=0.5 \(6 per epoch\)$"):
+        train(replace(cfg, train=replace(cfg.train, epochs=0.5)), task)
+    assert not (tmp_path / "runs" / cfg.train.name).exists()

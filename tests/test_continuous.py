@@ -27,6 +27,7 @@ from glrnn.make_frames import main as make_frames_main
 from glrnn.models import LanguageModel, example_inputs
 from glrnn.params import init_params
 from glrnn.runs.run import read_config
+from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import train
 from glrnn.train.frame_task import batch_frames, frame_gradient, frame_loss
 
@@ -377,7 +378,7 @@ def test_text_given_to_a_continuous_run_and_frames_to_a_token_run(tmp_path, caps
     frames = write_frames(tmp_path / "frames")
     with pytest.raises(ConfigError, match=r"13 \.npy/\.npz arrays: frames are read by "
                                           r"model\.input=continuous"):
-        TextData(DataConfig(source=frames))
+        TextData(DataConfig(source=frames), ByteTokenizer())
     runs = ["--train.out-dir", str(tmp_path / "runs")]
     assert train_cli.main(["speech-mel", "--data.source", text, *runs]) == 2
     assert train_cli.main(["speech-mel", "--data.source", "stdlib", *runs]) == 2

@@ -39,7 +39,8 @@ from glrnn.models import LanguageModel
 from glrnn.params import init_params
 from glrnn.runs.load import load_run
 from glrnn.runs.run import read_config
-from glrnn.tokenizer import file_sha256
+from glrnn.runs.start import start_checks
+from glrnn.tokenizer import ByteTokenizer, file_sha256
 from glrnn.tokenizer_train import train_sentencepiece
 from glrnn.train import TrainingInterrupted, train
 from glrnn.train.lm_task import lm_loss
@@ -198,13 +199,13 @@ def test_imported_run_fine_tunes_resumes_and_exports(peer, corpus, vocabulary, t
         "--data.val-windows", "4"])
     assert cfg.model == read_config(peer.run)[0].model
     with pytest.raises(TrainingInterrupted, match="the last good checkpoint is step 2"):
-        train(cfg, Rigged(TextData(cfg.data), at=3, action="interrupt"))
+        train(cfg, Rigged(TextData(cfg.data, start_checks(cfg)), at=3, action="interrupt"))
     result = train(cfg)
     rows = read_metrics(result.run_dir)
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and result.step == 4
     _, tokenizer, model, params, _ = load_run(peer.run)
     first = jax.jit(lm_loss(model, tokenizer.bos_id))(
-        params, {}, TextData(cfg.data).train_batch(1), jax.random.key(0))[0]
+        params, {}, TextData(cfg.data, tokenizer).train_batch(1), jax.random.key(0))[0]
     assert rows[0]["loss"] == pytest.approx(float(first), abs=1e-5)
 
     from glrnn.evaluate import main as evaluate
@@ -288,7 +289,7 @@ def test_safetensors_round_trip_is_exact(tmp_path, capsys):
     params = jax.tree.map(np.asarray, params)
     state = {"batch_stats": {"mean": np.arange(3, dtype=np.float32)}}  # a collection beside
     run = tmp_path / "runs" / "lru"
-    store.write_run(run, cfg, TextData(cfg.data).tokenizer, params, {"format": "test"}, state)
+    store.write_run(run, cfg, ByteTokenizer(), params, {"format": "test"}, state)
     assert main(["safetensors", "--run", str(run)]) == 0
     assert (run / store.WEIGHTS).is_file()
     assert main(["from-safetensors", "--folder", str(run), "--out", str(tmp_path / "back")]) == 0

@@ -66,7 +66,7 @@ def test_pack_and_windows():
 
 def test_text_data(tmp_path):
     cfg = tiny_config(tmp_path).data
-    data = TextData(cfg)
+    data = TextData(cfg, ByteTokenizer())
     assert data.train_batch(1).shape == (cfg.batch_size, cfg.seq_len + 1)
     assert len(data.val) <= cfg.val_windows
     assert data.n_train_docs + data.n_val_docs == 12
@@ -85,10 +85,11 @@ def test_local_source_errors(tmp_path):
         local_documents(tmp_path / "*.nothing")
     (tmp_path / "one.txt").write_text("abc")
     with pytest.raises(ConfigError, match="needs at least 2"):
-        TextData(DataConfig(source=str(tmp_path / "one.txt")))
+        TextData(DataConfig(source=str(tmp_path / "one.txt")), ByteTokenizer())
     corpus = write_corpus(tmp_path / "c", n_docs=3)
     with pytest.raises(ConfigError, match=r"validation split.*fewer than one window"):
-        TextData(DataConfig(source=str(corpus), seq_len=2000, val_fraction=0.1))
+        TextData(DataConfig(source=str(corpus), seq_len=2000, val_fraction=0.1),
+                 ByteTokenizer())
 
 
 def test_json_jsonl_parquet_and_glob_sources(tmp_path):
@@ -130,15 +131,15 @@ def test_streaming_resumes_exactly_across_epochs(tmp_path):
     cfg = DataConfig(source=str(tmp_path / "rows.jsonl"), text_field="body", streaming=True,
                      seq_len=15, batch_size=4, val_fraction=0.2, val_windows=3,
                      shuffle_buffer=8)
-    straight = make_data(cfg)
+    straight = make_data(cfg, ByteTokenizer())
     assert isinstance(straight, StreamingTextData) and straight.val.shape == (3, 16)
     batches = [straight.train_batch(step) for step in range(1, 31)]
     assert straight.epoch >= 1  # the 30 batches went past the end of the first epoch
-    first = make_data(cfg)
+    first = make_data(cfg, ByteTokenizer())
     for step in range(1, 18):
         np.testing.assert_array_equal(first.train_batch(step), batches[step - 1])
     saved = json.loads(json.dumps(first.state()))  # what a checkpoint stores
-    resumed = make_data(cfg)
+    resumed = make_data(cfg, ByteTokenizer())
     resumed.restore(saved)
     for step in range(18, 31):
         np.testing.assert_array_equal(resumed.train_batch(step), batches[step - 1])

@@ -12,6 +12,7 @@ from tiny_lm import tiny_config
 from glrnn.data import TextData
 from glrnn.data.text import split_windows
 from glrnn.models import LanguageModel
+from glrnn.tokenizer import ByteTokenizer
 from glrnn.train.lm_task import LMTask, make_eval_step, padded_batches, score
 from glrnn.train.variables import init_variables
 
@@ -70,7 +71,7 @@ def test_the_whole_split_equals_a_token_by_token_loop(tmp_path):
     loop's over every target of the split, its token count the split's, with a tail window
     and a last batch that are padded."""
     cfg = tiny_config(tmp_path)
-    data = TextData(cfg.data)
+    data = TextData(cfg.data, ByteTokenizer())
     tokens = data.val_tokens
     assert (len(tokens) - 1) % cfg.data.seq_len != 0  # there is a tail
     assert (data.tokenizer.bos_id == tokens).sum() > 1  # several documents: resets inside
@@ -95,7 +96,7 @@ def test_the_whole_split_equals_a_token_by_token_loop(tmp_path):
 
 def test_batch_size_changes_nothing(tmp_path):
     cfg = tiny_config(tmp_path)
-    data = TextData(cfg.data)
+    data = TextData(cfg.data, ByteTokenizer())
     model = LanguageModel(cfg.model)
     params, _, _ = init_variables(model, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
     step = make_eval_step(model, data.tokenizer.bos_id)

@@ -29,7 +29,7 @@ PACKAGE = Path(glrnn.__file__).parent
 # floor, or to the same room of the same floor.
 FLOORS = {
     "glrnn": (0, "ground"), "glrnn.errors": (0, "ground"), "glrnn.files": (0, "ground"),
-    "glrnn.activations": (0, "ground"),
+    "glrnn.activations": (0, "ground"), "glrnn.cli": (0, "ground"),
     "glrnn.config": (1, "config"), "glrnn.task_config": (1, "config"),
     "glrnn.scan": (2, "primitives"), "glrnn.layers": (2, "primitives"),
     "glrnn.params": (2, "primitives"), "glrnn.losses": (2, "primitives"),
@@ -44,7 +44,8 @@ FLOORS = {
     "glrnn.runs": (8, "runs"), "glrnn.job": (8, "runs"),
     "glrnn.train": (9, "train"), "glrnn.generate": (9, "generate"),
     "glrnn.state": (9, "generate"), "glrnn.frame_generate": (9, "generate"),
-    "glrnn.cli": (10, "CLIs"), "glrnn.evaluate": (10, "CLIs"), "glrnn.launch": (10, "CLIs"),
+    "glrnn.generate_run": (9, "generate"),
+    "glrnn.evaluate": (10, "CLIs"), "glrnn.launch": (10, "CLIs"),
     "glrnn.plot": (10, "CLIs"), "glrnn.tokenizer_train": (10, "CLIs"),
     "glrnn.make_frames": (10, "CLIs"),
     "glrnn.online.stream": (10, "CLIs"), "glrnn.convert": (10, "CLIs"),

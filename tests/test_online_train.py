@@ -74,7 +74,6 @@ def test_classifier_learns_online_through_the_loop(tmp_path):
 @pytest.mark.parametrize(("change", "field"), [
     ({"norm": "batchnorm"}, "model.norm"),
     ({"bidirectional": True}, "model.bidirectional"),
-    ({"classifier": ClassifierConfig(pooling="mean")}, "model.classifier.pooling"),
     ({"block": "hawk"}, "model.block"),
     ({"conv": True}, "model.conv"),
     ({"attention_every": 1}, "model.attention_every"),
@@ -86,7 +85,9 @@ def test_what_online_rules_cannot_train_is_refused_at_start_up(change, field):
                             task=TaskConfig(name="copy")))
 
 
-def test_two_tower_tasks_and_mean_pooled_arrays_are_refused(tmp_path):
+def test_two_tower_tasks_and_mean_pooling_are_refused_before_the_run_directory(tmp_path):
+    """Decided once, where the task meets its arrays (check_task_fits), before any run
+    directory is made; the online gradient itself asks nothing."""
     rng = np.random.default_rng(0)
     split = Split(rng.integers(1, 5, (8, 6)).astype(np.int32), np.full(8, 6, np.int32),
                   rng.integers(0, 2, 8).astype(np.int32), rng.integers(1, 5, (8, 6)).astype(
@@ -95,9 +96,12 @@ def test_two_tower_tasks_and_mean_pooled_arrays_are_refused(tmp_path):
                    {"train": split, "val": split})
     cfg = with_rule(classify_config(tmp_path), "online_full")
     with pytest.raises(ConfigError, match=r"two towers\); expected bptt"):
-        task_gradient(cfg, ClassifyTask(replace(cfg, data=replace(cfg.data, batch_size=4)),
-                                        two, BYTES))
+        train(replace(cfg, data=replace(cfg.data, batch_size=4)), two)
     mean = with_rule(classify_config(tmp_path), "online_full",
                      classifier=ClassifierConfig(pooling="mean"))
-    with pytest.raises(ConfigError, match=r"^model.classifier.pooling='mean'"):
-        task_gradient(mean, ClassifyTask(mean, first_token_task(), BYTES))
+    with pytest.raises(ConfigError, match=r"^model.classifier.pooling='mean': expected 'last' "
+                                          r"or 'none' with train.rule='online_full'"):
+        train(mean, first_token_task())
+    assert not (tmp_path / "runs" / cfg.train.name).exists()
+    bptt = replace(mean, train=replace(mean.train, rule="bptt"))
+    assert task_gradient(bptt, ClassifyTask(bptt, first_token_task(), BYTES)) is None

@@ -18,6 +18,7 @@ from glrnn.config import ConfigError
 from glrnn.data import TextData, make_data
 from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir, first_nonfinite
 from glrnn.runs.run import read_config
+from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
 from glrnn.train.metrics import read_metrics
 
@@ -123,7 +124,7 @@ def test_resume_gives_the_same_losses(tmp_path):
     train(straight)
     resumed = replace(straight, train=replace(straight.train, name="resumed"))
     with pytest.raises(TrainingInterrupted, match="the last good checkpoint is step 4"):
-        train(resumed, Rigged(TextData(resumed.data), at=6, action="interrupt"))
+        train(resumed, Rigged(TextData(resumed.data, ByteTokenizer()), at=6, action="interrupt"))
     assert_complete_checkpoints(tmp_path / "runs" / "resumed", [4])
     train(resumed)
     a = read_metrics(tmp_path / "runs" / "straight")
@@ -136,7 +137,7 @@ def test_resume_gives_the_same_losses(tmp_path):
 def test_nan_loss_stops_naming_the_step(tmp_path):
     cfg = tiny_config(tmp_path, steps=8, checkpoint_every=1, keep_checkpoints=2)
     with pytest.raises(TrainingDiverged, match=r"step 5: loss=nan.*last good checkpoint is step 4"):
-        train(cfg, Rigged(TextData(cfg.data), at=5, action="poison"))
+        train(cfg, Rigged(TextData(cfg.data, ByteTokenizer()), at=5, action="poison"))
     assert_complete_checkpoints(tmp_path / "runs" / "tiny", [3, 4])
     checkpoints = Checkpoints(tmp_path / "runs" / "tiny", writable=False)
     params = checkpoints.manager.restore(4, args=ocp.args.Composite(
@@ -147,7 +148,7 @@ def test_nan_loss_stops_naming_the_step(tmp_path):
 
 def test_nan_loss_is_skipped_when_asked(tmp_path):
     cfg = tiny_config(tmp_path, steps=8, on_nan="skip", max_skips=1)
-    result = train(cfg, Rigged(TextData(cfg.data), at=5, action="poison"))
+    result = train(cfg, Rigged(TextData(cfg.data, ByteTokenizer()), at=5, action="poison"))
     rows = read_metrics(result.run_dir)
     assert [r["skipped"] for r in rows] == [0] * 4 + [1] * 4
     assert "loss" not in rows[4] and all(np.isfinite(r["loss"]) for r in rows if r is not rows[4])
@@ -192,7 +193,7 @@ def test_streaming_run_resumes_exactly(tmp_path):
     train(straight)
     resumed = replace(straight, train=replace(straight.train, name="r"))
     with pytest.raises(TrainingInterrupted):
-        train(resumed, Rigged(make_data(resumed.data), at=6, action="interrupt"))
+        train(resumed, Rigged(make_data(resumed.data, ByteTokenizer()), at=6, action="interrupt"))
     train(resumed)
     a, b = (read_metrics(tmp_path / "runs" / name) for name in ("s", "r"))
     np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=0, atol=1e-6)
@@ -259,7 +260,7 @@ def test_a_budget_fixes_the_steps_and_a_resumed_run_keeps_them(tmp_path, capsys)
     # the measuring trained nothing that stays: a run of those steps counted begins the same
     plain = replace(cfg, train=replace(cfg.train, minutes=0.0, steps=steps, name="plain"))
     with pytest.raises(TrainingInterrupted):
-        train(plain, Rigged(TextData(plain.data), at=11, action="interrupt"))
+        train(plain, Rigged(TextData(plain.data, ByteTokenizer()), at=11, action="interrupt"))
     first = read_metrics(tmp_path / "runs" / "plain")
     assert [r["step"] for r in first] == [5, 10]
     for a, b in zip(first, rows[:2], strict=True):

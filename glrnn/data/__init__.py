@@ -11,9 +11,9 @@ from glrnn.data.text import TextData
 from glrnn.tokenizer import Tokenizer
 
 
-def make_data(cfg: DataConfig,
-              tokenizer: Tokenizer | None = None) -> TextData | StreamingTextData | AudioData:
-    """The training data of ``cfg``: WAV files for a μ-law tokenizer, else text, streamed when
+def make_data(cfg: DataConfig, tokenizer: Tokenizer) -> TextData | StreamingTextData | AudioData:
+    """The training data of ``cfg`` read with ``tokenizer`` (the run's, built once at its
+    start: glrnn/runs/start.py): WAV files for a μ-law tokenizer, else text, streamed when
     ``cfg.streaming``, else in memory."""
     if cfg.tokenizer.startswith("mulaw:"):
         return AudioData(cfg, tokenizer)

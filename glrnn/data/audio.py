@@ -23,16 +23,15 @@ from glrnn.data.text import (
     validation_windows,
     window_count,
 )
-from glrnn.tokenizer import from_name
 
 
 class AudioData:
     """The training-data protocol (``train_batch``, ``val``, ``val_split``, ``state``,
     ``restore``, ``tokenizer``) over the WAV files of ``cfg.source``."""
 
-    def __init__(self, cfg: DataConfig, tokenizer: MuLawTokenizer | None = None) -> None:
+    def __init__(self, cfg: DataConfig, tokenizer: MuLawTokenizer) -> None:
         self.cfg = cfg
-        self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
+        self.tokenizer = tokenizer
         root, files = source_files(cfg.source)
         wavs = {p.relative_to(root).as_posix(): p for p in files if p.suffix.lower() == ".wav"}
         if not wavs:

@@ -40,7 +40,7 @@ from glrnn.data.text import (
     split_windows,
     text_files,
 )
-from glrnn.tokenizer import Tokenizer, from_name
+from glrnn.tokenizer import Tokenizer
 
 
 def _unit(seed: int, text: str) -> float:
@@ -110,9 +110,9 @@ class StreamingTextData:
     """The training-data protocol over a stream: ``train_batch(step, rows)`` (consecutive steps),
     ``state()``, ``restore(state)``, ``val``, ``val_split()``, ``tokenizer``."""
 
-    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer) -> None:
         self.cfg = cfg
-        self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
+        self.tokenizer = tokenizer
         self.shuffle_buffer = cfg.shuffle_buffer
         self.source = stream_source(cfg)
         self.val = self._validation_windows()

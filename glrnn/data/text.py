@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from glrnn.config import ConfigError, DataConfig
-from glrnn.tokenizer import Tokenizer, from_name
+from glrnn.tokenizer import Tokenizer
 
 STDLIB = "stdlib"
 HUB = "hf:"
@@ -334,9 +334,9 @@ class TextData:
     """The packed train and validation streams of one :class:`DataConfig`; ``val``: the
     validation estimate's windows [N, seq_len + 1]."""
 
-    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer | None = None) -> None:
+    def __init__(self, cfg: DataConfig, tokenizer: Tokenizer) -> None:
         self.cfg = cfg
-        self.tokenizer = tokenizer if tokenizer is not None else from_name(cfg.tokenizer)
+        self.tokenizer = tokenizer
         docs = load_documents(cfg.source, cfg.include_tests, cfg.text_field, cfg.hub_config,
                               cfg.hub_split, cfg.encoding_errors)
         train_docs, val_docs = split_documents(docs, cfg.val_fraction, cfg.seed, cfg.split)

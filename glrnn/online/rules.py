@@ -50,8 +50,10 @@ def check_rule(rule: str, mixer: str, field: str = "train.rule") -> None:
 
 
 def check_online_config(cfg: Config) -> None:
-    """``ConfigError`` at start-up for a rule that cannot train ``cfg``: the rule against the
-    mixer, then what the online rules need (one position at a time)."""
+    """``ConfigError`` at start-up for a rule that cannot train ``cfg``'s model: the rule
+    against the mixer, then what the online rules need of the model (one position at a time).
+    What they need of a classifier's task (no mean pooling, one tower) is checked once its
+    arrays are known (glrnn.train.classify_task.check_task_fits)."""
     rule, model = cfg.train.rule, cfg.model
     check(rule == "bptt" or model.mixer != "gateloop_qkv", "train.rule", rule,
           "'bptt' with model.mixer='gateloop_qkv' (its state is a matrix per head; the online "
@@ -72,7 +74,3 @@ def check_online_config(cfg: Config) -> None:
           f"layernorm or rmsnorm {why}; batch statistics need the whole sequence)")
     check(not model.bidirectional, "model.bidirectional", model.bidirectional,
           f"false {why}; a reversed pass needs the whole sequence)")
-    if cfg.task.name:
-        check(model.classifier.pooling != "mean", "model.classifier.pooling",
-              model.classifier.pooling, f"'last' or 'none' {why}; a mean over the sequence "
-              "has its error only at the end)")

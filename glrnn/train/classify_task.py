@@ -89,9 +89,21 @@ class Examples:
         return batch
 
 
+def epoch_steps(cfg: Config, data: TaskData) -> int:
+    """Training steps in one epoch of ``data``: whole batches of ``data.batch_size`` (the
+    last partial one dropped); ConfigError when not one batch fits."""
+    examples = len(data.splits["train"])
+    if cfg.data.batch_size > examples:
+        raise ConfigError(f"data.batch_size={cfg.data.batch_size}: expected <= the "
+                          f"{examples} training examples of task {data.info.name!r}")
+    return examples // cfg.data.batch_size
+
+
 def check_task_fits(cfg: Config, data: TaskData) -> None:
     """ConfigErrors for a config that cannot train on ``data``: the pooling against the labels'
-    shape, the batch against the training split, a missing validation split."""
+    shape, a missing validation split, and what an online rule (``train.rule``) cannot train
+    on a classifier: mean pooling (its error is known only at the end) and two towers. The
+    model's own limits for the online rules are checked before (glrnn/online/rules.py)."""
     info, train = data.info, data.splits["train"]
     pooling = cfg.model.classifier.pooling
     per_position = train.labels.ndim > 1
@@ -105,9 +117,16 @@ def check_task_fits(cfg: Config, data: TaskData) -> None:
                           "the sequence goes; expected a causal model (false)")
     if "val" not in data.splits:
         raise ConfigError(f"task {info.name!r} has no val split (has {sorted(data.splits)})")
-    if cfg.data.batch_size > len(train):
-        raise ConfigError(f"data.batch_size={cfg.data.batch_size}: expected <= the "
-                          f"{len(train)} training examples of task {info.name!r}")
+    rule = cfg.train.rule
+    if rule == "bptt":
+        return
+    if info.two_tower:
+        raise ConfigError(f"train.rule={rule!r}: task {info.name!r} compares two documents "
+                          "(two towers); expected bptt")
+    if pooling == "mean":
+        raise ConfigError(f"model.classifier.pooling='mean': expected 'last' or 'none' with "
+                          f"train.rule={rule!r} (the model runs one position at a time; a mean "
+                          "over the sequence has its error only at the end)")
 
 
 class ClassifyTask:
@@ -129,7 +148,7 @@ class ClassifyTask:
         self.batch_size = cfg.data.batch_size
         self.items_per_step = self.batch_size
         self.examples = len(train)
-        self.steps_per_epoch = self.examples // self.batch_size
+        self.steps_per_epoch = epoch_steps(cfg, data)
         self.bucket = cfg.data.bucket_by_length
         self.sets = {name: Examples.of(split) for name, split in data.splits.items()}
         self._epoch: tuple[int, np.ndarray] = (-1, np.zeros((0, 0), np.int64))
@@ -179,15 +198,9 @@ class ClassifyTask:
 
     def online_gradient(self, rule: str) -> TaskGrad:
         """The gradient by the online ``rule``: the classifier run position by position as a
-        causal model with ``pooling="none"`` (the same parameters)."""
-        info, pooling = self.info, self.cfg.model.classifier.pooling
-        if info.two_tower:
-            raise ConfigError(f"train.rule={rule!r}: task {info.name!r} compares two documents "
-                              "(two towers); expected bptt")
-        if pooling == "mean":
-            raise ConfigError(f"model.classifier.pooling='mean': expected 'last' or 'none' "
-                              f"with train.rule={rule!r} (a mean over the sequence has its error "
-                              "only at the end)")
+        causal model with ``pooling="none"`` (the same parameters). What the rule cannot train
+        was refused when the task was made (:func:`check_task_fits`)."""
+        info = self.info
         model_cfg = replace(self.cfg.model,
                             classifier=replace(self.cfg.model.classifier, pooling="none"))
         stepper = Classifier(model_cfg, info, self.label_slots)

@@ -57,7 +57,7 @@ from glrnn.runs.run import (
 from glrnn.runs.start import start_checks
 from glrnn.tokenizer import Tokenizer
 from glrnn.train.budget import Probes, measure
-from glrnn.train.classify_task import ClassifyTask
+from glrnn.train.classify_task import ClassifyTask, epoch_steps
 from glrnn.train.flops import measure_peak_flops, mfu
 from glrnn.train.frame_task import FrameTask
 from glrnn.train.lm_task import LMTask
@@ -155,12 +155,17 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     return train_step
 
 
+def task_data(cfg: Config, data: Any = None) -> Any:
+    """``data``, or the arrays of ``cfg.task`` for a classifier given none (read before the
+    run's length is resolved: its epochs count them); a language model's data stay None,
+    read by :func:`make_task`."""
+    return load_task(cfg.task) if cfg.task.name and data is None else data
+
+
 def make_task(cfg: Config, tokenizer: Tokenizer | None, data: Any = None) -> Task:
-    """The task ``cfg`` trains: a classifier of ``cfg.task`` (or of ``data``, a task's arrays),
+    """The task ``cfg`` trains: a classifier of ``data`` (a task's arrays: :func:`task_data`),
     else a language model of ``data`` (default: the data of ``cfg.data``, read with
     ``tokenizer``; frames for a continuous-input model)."""
-    if cfg.task.name and data is None:
-        data = load_task(cfg.task)
     if isinstance(data, TaskData):
         return ClassifyTask(cfg, data, tokenizer)
     if cfg.model.norm == "batchnorm":
@@ -176,17 +181,26 @@ def with_steps(cfg: Config, steps: int) -> Config:
     return replace(cfg, train=replace(cfg.train, steps=steps))
 
 
-def resolve_steps(cfg: Config, task: Task) -> Config:
-    """``cfg`` with ``train.steps`` from ``train.epochs`` when that is set (> 0)."""
-    if cfg.train.epochs <= 0:
+def resolve_steps(cfg: Config, data: Any) -> Config:
+    """``cfg`` with the run's length in ``train.steps``, decided here once and before a
+    language model's data are read: ``train.steps``, or ``train.epochs`` over a classifier's
+    training examples (``data``: its arrays, :func:`task_data`). ConfigError unless
+    ``optim.warmup_steps`` is below that length. A budgeted run (``train.minutes``) keeps its
+    steps for the budget to measure (glrnn/train/budget.py refuses a budget that fits no
+    more steps than the warmup, with the budget that would)."""
+    if cfg.train.minutes:
         return cfg
-    per_epoch = task.steps_per_epoch
-    if per_epoch is None:
-        raise ConfigError(f"train.epochs={cfg.train.epochs}: expected 0 for a language model "
-                          "(its length is train.steps)")
-    steps = max(1, math.ceil(cfg.train.epochs * per_epoch))
+    steps, length = cfg.train.steps, f"train.steps ({cfg.train.steps})"
+    if cfg.train.epochs > 0:
+        if not isinstance(data, TaskData):
+            raise ConfigError(f"train.epochs={cfg.train.epochs}: expected 0 for a language "
+                              "model (its length is train.steps)")
+        per_epoch = epoch_steps(cfg, data)
+        steps = max(1, math.ceil(cfg.train.epochs * per_epoch))
+        length = (f"the {steps} steps of train.epochs={cfg.train.epochs} ({per_epoch} per "
+                  "epoch)")
     check(cfg.optim.warmup_steps < steps, "optim.warmup_steps", cfg.optim.warmup_steps,
-          f"< the {steps} steps of train.epochs={cfg.train.epochs} ({per_epoch} per epoch)")
+          f"< {length}")
     return with_steps(cfg, steps)
 
 
@@ -328,19 +342,20 @@ class Started:
 
 def _start(cfg: Config, data: Any) -> Started:
     """The start-up work, all of it before anything is trained and none of it talking to the
-    other processes of a job: the run directory's place, the mesh (the batch checked against
-    it), the task and its data, the resolved config, the fresh state on the mesh; then the run
+    other processes of a job: the tokenizer and the checks of glrnn/runs/start.py, the run's
+    length (:func:`resolve_steps`), the run directory's place, the mesh (the batch checked
+    against it), the task and its data, the fresh state on the mesh; then the run
     directory, locked by process 0, with its config.json (process 0 writes it) and the metrics
     log. A budgeted run (``train.minutes``) takes its steps from the budget its config.json
     records; without one they are still to be measured, and config.json waits for them."""
     tokenizer = start_checks(cfg)
-    cfg = named(cfg, "run")
+    data = task_data(cfg, data)
+    cfg = resolve_steps(named(cfg, "run"), data)
     run_dir = run_dir_of(cfg).absolute()
     latest_link(check_folder(run_dir, RUN_DIR_OPTIONS).parent)
     mesh = make_mesh(cfg.train.fsdp)
     check_batch(cfg.data.batch_size, mesh)
     task = make_task(cfg, tokenizer, data)
-    cfg = resolve_steps(cfg, task)
     state = _initial_state(cfg, task, mesh)
     writer = is_writer()
     lock = RunLock(run_dir, hold=writer)
