@@ -2,7 +2,8 @@
 (Arora et al. 2023; glrnn/data/tasks/mqar.py), solved by recurrences alone.
 
     python train_lm.py mqar
-    python train_lm.py mqar --task.seq-len 256 --task.mqar.pairs 16 --task.n-train 20000
+    python train_lm.py mqar --task.seq-len 256 --task.mqar.pairs 16 --train.epochs 1 \\
+        --train.patience 0
     python train_lm.py mqar --model.mixer gateloop --model.attention-every 2 --optim.lr 3e-3
 
 Zoology's protocol: 100,000 training sequences, causal models, a prediction at every position
@@ -15,7 +16,8 @@ with the paper's identity map and complex decays the model sat at chance (loss l
 1,500 steps, because a read then mixes the stored values with weights of either sign; with
 positive weights it starts recalling within 500 steps. Vector-state recurrences fall short here
 (2 ``gateloop`` blocks: 18.8 % after 2 epochs); the hybrid (a ``gateloop`` block, then causal
-attention) reached 99.97 %.
+attention) reached 99.97 %. At (256, 16) after one epoch: this model 71.1 %, 2 ``gateloop``
+blocks 0.06 % (chance), the hybrid 99.95 %.
 """
 
 import math
