@@ -24,7 +24,7 @@ CONFIG = Config(
                       dropout=0.1),
     data=DataConfig(source="input.txt", tokenizer=str(TOKENIZER), split="head",
                     val_fraction=0.1, seq_len=256, batch_size=16, val_windows=128),
-    optim=OptimConfig(lr=2e-3, warmup_steps=100, min_lr_ratio=0.1, weight_decay=0.1),
+    optim=OptimConfig(lr=4e-3, warmup_steps=100, min_lr_ratio=0.1, weight_decay=0.1),
     train=TrainConfig(minutes=10.0, steps=1400, eval_every=200, log_every=10,
                       checkpoint_every=200),
 )
