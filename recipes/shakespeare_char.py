@@ -9,8 +9,9 @@ validates. The character vocabulary ``tokenizers/shakespeare-char.json`` was mad
 --out tokenizers/shakespeare-char.json`` (65 characters + BOS/EOS/PAD/UNK). The validation loss
 is in nats per character; nanoGPT's CPU recipe (a 4-layer, 128-wide transformer) reports 1.88.
 A 10-minute budget (``train.minutes``): the steps are measured on the machine it runs on, the
-whole validation split scored at the end; ``--train.minutes 0`` trains the 1400 steps that were
-its length on a 2-core CPU (docs/recipes.md has the figures of both).
+whole validation split scored at the end; ``--train.minutes 0`` trains a fixed 1400 steps
+instead. The learning rate, 4e-3, is the best of ``bench/shakespeare_study.py``'s rows
+(docs/RESULTS.md has the study's figures).
 """
 
 from pathlib import Path
