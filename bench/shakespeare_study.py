@@ -77,6 +77,7 @@ ROWS: dict[str, list[str]] = {
     # window length, batch, learning rate, dropout, compute dtype
     "seq-128": ["--data.seq-len", "128"],
     "seq-512": ["--data.seq-len", "512"],
+    "batch-4": ["--data.batch-size", "4"],
     "batch-8": ["--data.batch-size", "8"],
     "batch-32": ["--data.batch-size", "32"],
     "lr-2e-3": ["--optim.lr", "2e-3"],

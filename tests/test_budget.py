@@ -3,12 +3,21 @@ time, so the steps chosen and the lines for budgets that are too short are exact
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from glrnn.errors import ConfigError
-from glrnn.train.budget import Costs, Probes, measure, plan_steps, run_seconds
+from glrnn.train.budget import (
+    Costs,
+    Probes,
+    Replans,
+    measure,
+    plan_steps,
+    replan_points,
+    run_seconds,
+)
 
 COMPILE, STEP, EVALUATION, CHECKPOINT = 10.0, 0.5, 2.0, 1.0
 
@@ -88,3 +97,54 @@ def test_a_budget_that_ends_inside_the_warmup_is_refused():
                        r"steps fit, not more than optim.warmup_steps=40.*or a lower "
                        r"optim.warmup_steps$"):
         FakeRun().measure(minutes=1.0, warmup_steps=40)
+
+
+def test_run_seconds_after_a_step_counts_the_evaluations_and_checkpoints_still_to_come():
+    costs = Costs(step=1.0, evaluation=10.0, checkpoint=100.0, final_evaluations=0.0)
+    # steps 6 .. 25: evaluations at 10, 20, 25; checkpoints at 20, 25
+    assert run_seconds(20, costs, eval_every=10, checkpoint_every=20, after=5) == 20 + 30 + 200
+    # steps 21 .. 30: an evaluation at 30 (also the last), a checkpoint at the last
+    assert run_seconds(10, costs, eval_every=10, checkpoint_every=20, after=20) == 10 + 10 + 100
+
+
+@pytest.mark.parametrize(("steps", "warmup", "points"),
+                         [(1000, 100, [100, 500]), (1000, 300, [300, 500]),
+                          (1000, 0, [100, 500]), (40, 5, [5, 20]), (3, 0, [1, 2]), (1, 0, [])])
+def test_a_run_plans_again_at_a_tenth_past_the_warmup_and_at_half(steps, warmup, points):
+    assert replan_points(steps, warmup) == points
+
+
+def replans(record: dict) -> Replans:
+    return Replans(record, warmup_steps=5, eval_every=10, checkpoint_every=20)
+
+
+def test_a_replan_keeps_the_plan_on_time_and_shortens_a_slower_run():
+    first = FakeRun().measure(minutes=1.0).record()  # 40 steps, 24.5 s spent before step 1
+    on_time = replans(dict(first))
+    assert on_time.due(5) and not on_time.due(6)
+    # 5 steps at the calibrated 0.5 s: 33 s left fit steps 6 .. 40 (31.5 s), not 41 (35 s)
+    assert on_time.replan(5, elapsed_s=2.5, seconds_per_step=STEP) == 40
+    slower = replans(dict(first))
+    # 5 steps at 0.6 s: 32.5 s left; steps 6 .. 35 take 18 + 4 evaluations + 2 checkpoints + 2
+    # final evaluations = 32 s, 6 .. 36 take 32.6 s
+    assert slower.replan(5, elapsed_s=3.0, seconds_per_step=0.6) == 35
+    assert slower.budget["replans"] == [{"step": 5, "steps": 35, "seconds_per_step": 0.6}]
+    assert not slower.due(5) and slower.due(20)
+    faster = replans(dict(first))
+    assert faster.replan(5, elapsed_s=1.5, seconds_per_step=0.3) > 40
+    late = replans(dict(first))  # the time is spent: the step after the warmup, no fewer
+    assert late.replan(5, elapsed_s=100.0, seconds_per_step=STEP) == 6
+    assert late.replan(20, elapsed_s=100.0, seconds_per_step=STEP) == 21
+
+
+def test_each_step_takes_the_end_planned_before_it():
+    plan = replans(dict(FakeRun().measure(minutes=1.0).record()))
+    plan.replan(5, elapsed_s=3.0, seconds_per_step=0.6)  # -> 35
+    plan.replan(20, elapsed_s=12.0, seconds_per_step=0.55)
+    second = plan.budget["replans"][1]["steps"]
+    assert second != 35
+    assert [plan.steps_for(n) for n in (1, 5, 6, 20, 21, 30)] == [40, 40, 35, 35, second, second]
+    # a resumed run reads the same record: the same ends, nothing due again
+    again = replans(json.loads(json.dumps(plan.budget)))
+    assert [again.steps_for(n) for n in (5, 6, 21)] == [40, 35, second]
+    assert not again.due(5) and not again.due(20)

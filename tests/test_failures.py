@@ -41,7 +41,7 @@ from glrnn.runs.checkpoint import (
 )
 from glrnn.runs.load import load_run
 from glrnn.runs.lock import RunLock
-from glrnn.runs.run import CONFIG, read_config, write_config
+from glrnn.runs.run import CONFIG, read_budget, read_config, write_config
 from glrnn.sampling import Sampling
 from glrnn.task_config import TaskConfig
 from glrnn.tokenizer import ByteTokenizer, from_name
@@ -297,6 +297,18 @@ def test_damaged_config_json_is_one_line(ref, capsys):
     (run_dir / CONFIG).write_text("{garbage")
     with pytest.raises(ConfigError, match="is damaged"):  # a resume of it
         write_config(run_dir, tiny_config(ref[0], "garbled", **RUN), ByteTokenizer())
+
+
+@pytest.mark.parametrize("budget", [{"steps": "40"}, {"steps": 40, "replans": {}},
+                                    {"steps": 40, "replans": [{"step": 4}]}])
+def test_a_damaged_budget_is_named(tmp_path, budget):
+    (tmp_path / CONFIG).write_text(json.dumps({"config": {}, "tokenizer": {},
+                                               "budget": budget}))
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / CONFIG} is damaged \(its budget"):
+        read_budget(tmp_path)
+    (tmp_path / CONFIG).write_text(json.dumps({"config": {}, "tokenizer": {}, "budget": {
+        "steps": 40, "replans": [{"step": 4, "steps": 38, "seconds_per_step": 0.5}]}}))
+    assert read_budget(tmp_path)["replans"][0]["steps"] == 38
 
 
 def test_a_torn_or_damaged_metrics_file(tmp_path, capsys):

@@ -20,6 +20,7 @@ from glrnn.runs.checkpoint import Checkpoints, checkpoint_dir, first_nonfinite
 from glrnn.runs.run import read_config
 from glrnn.tokenizer import ByteTokenizer
 from glrnn.train import TrainingDiverged, TrainingInterrupted, train
+from glrnn.train.budget import Replans, replan_points
 from glrnn.train.metrics import read_metrics
 
 ROW_FIELDS = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed", "mfu"}
@@ -235,7 +236,14 @@ def test_a_budget_fixes_the_steps_and_a_resumed_run_keeps_them(tmp_path, capsys)
     text = (result.run_dir / "config.json").read_text()
     record = json.loads(text)
     budget, steps = record["budget"], result.step
-    assert record["config"]["train"]["steps"] == budget["steps"] == steps
+    # the first plan is the config's; the run planned again at its points, the last one's end
+    # is where it stopped
+    plan = Replans(budget, cfg.optim.warmup_steps, cfg.train.eval_every,
+                   cfg.train.checkpoint_every)
+    assert record["config"]["train"]["steps"] == budget["steps"]
+    points = replan_points(budget["steps"], cfg.optim.warmup_steps)
+    assert [r["step"] for r in budget["replans"]] == [p for p in points if p < steps]
+    assert plan.steps_for(steps) == steps
     assert record["config"]["train"]["minutes"] == cfg.train.minutes
     assert steps > cfg.optim.warmup_steps and budget["calibration_steps"] >= 1
     assert budget["items_per_s"] == pytest.approx(16 * 4 / budget["seconds_per_step"])
@@ -258,7 +266,8 @@ def test_a_budget_fixes_the_steps_and_a_resumed_run_keeps_them(tmp_path, capsys)
     assert again.figures["full_val_loss"] == pytest.approx(rows[-1]["full_val_loss"], abs=1e-6)
 
     # the measuring trained nothing that stays: a run of those steps counted begins the same
-    plain = replace(cfg, train=replace(cfg.train, minutes=0.0, steps=steps, name="plain"))
+    plain = replace(cfg, train=replace(cfg.train, minutes=0.0, steps=plan.steps_for(10),
+                                       name="plain"))
     with pytest.raises(TrainingInterrupted):
         train(plain, Rigged(TextData(plain.data, ByteTokenizer()), at=11, action="interrupt"))
     first = read_metrics(tmp_path / "runs" / "plain")

@@ -93,7 +93,20 @@ def read_budget(run_dir: Path) -> dict[str, Any] | None:
     if budget is not None and not (isinstance(budget, dict)
                                    and isinstance(budget.get("steps"), int)):
         raise ConfigError(f"{path} is damaged (its budget has no integer 'steps')")
+    replans = [] if budget is None else budget.get("replans", [])
+    if not (isinstance(replans, list) and all(
+            isinstance(r, dict) and isinstance(r.get("step"), int)
+            and isinstance(r.get("steps"), int) for r in replans)):
+        raise ConfigError(f"{path} is damaged (its budget's 'replans' are not a list of "
+                          "{'step', 'steps'} integers)")
     return budget
+
+
+def record_budget(run_dir: Path, budget: dict[str, Any]) -> None:
+    """Replace the ``budget`` in ``run_dir``'s ``config.json`` (a budgeted run's re-plans)."""
+    path = run_dir / CONFIG
+    record = _read_record(path) | {"budget": budget}
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def read_config(run_dir: str | Path) -> tuple[Config, Tokenizer]:

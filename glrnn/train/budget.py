@@ -19,6 +19,17 @@ make and the end's evaluations (``Task.final_eval_size`` periodic ones: a langua
 whole validation split). The cosine schedule ends at that step; ``config.json`` records the
 steps and what was measured (:class:`Budget`), so a resumed run keeps them and measures
 nothing. Every process of a job measures together; process 0's clock decides.
+
+The calibration times the step alone on a copy, for a few seconds; the run's own steps also
+read their batches and log, and a shared machine's rate drifts (by 8 to 20 % over a
+10-minute run on a 2-core VM). So the run plans again (:class:`Replans`) when
+``REPLAN_AT`` of its steps are done (10 %, at the earliest where the warmup ends, and 50 %):
+the steps the loop took so far, without its evaluations and checkpoints, give the rate; the
+time left (the budget less the start-up and the loop so far) gives the steps that still fit,
+and the schedule's cosine ends there from then on (``total_steps`` is a traced argument: no
+compilation; its lr moves by under 1 % at 10 % of a run). ``config.json``'s budget keeps
+``steps``, the first plan, and lists each re-plan in ``replans``: a resumed run takes the
+plan in force at each step and measures again only where no re-plan is recorded.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from glrnn.runs.distributed import from_process_0
 CALIBRATION_SHARE = 0.02  # of the budget spent timing steps
 CALIBRATION_SECONDS = (1.0, 15.0)  # ... but at least / at most this long
 CALIBRATION_STEPS = 256  # ... and at most this many steps
+REPLAN_AT = (0.1, 0.5)  # shares of the first plan's steps where the run plans again
 
 
 @dataclass(frozen=True)
@@ -47,18 +59,28 @@ class Costs:
     final_evaluations: float = 1.0  # the end of the run's evaluations, in periodic ones
 
 
-def run_seconds(steps: int, costs: Costs, eval_every: int, checkpoint_every: int) -> float:
-    """Seconds that steps 1 .. ``steps`` take, with the evaluations and checkpoints the loop
-    makes (every ``eval_every`` / ``checkpoint_every`` steps and at the last) and the end's."""
-    evaluations = math.ceil(steps / eval_every)
-    checkpoints = math.ceil(steps / checkpoint_every)
+def _every(steps: int, every: int, after: int) -> int:
+    """How many of steps ``after + 1 .. after + steps`` are multiples of ``every`` or the last."""
+    end = after + steps
+    return end // every - after // every + (1 if end % every else 0)
+
+
+def run_seconds(steps: int, costs: Costs, eval_every: int, checkpoint_every: int,
+                after: int = 0) -> float:
+    """Seconds that steps ``after + 1 .. after + steps`` take, with the evaluations and
+    checkpoints the loop makes (every ``eval_every`` / ``checkpoint_every`` steps and at the
+    last) and the end's."""
+    evaluations = _every(steps, eval_every, after)
+    checkpoints = _every(steps, checkpoint_every, after)
     return (steps * costs.step + evaluations * costs.evaluation
             + checkpoints * costs.checkpoint + costs.final_evaluations * costs.evaluation)
 
 
-def plan_steps(seconds: float, costs: Costs, eval_every: int, checkpoint_every: int) -> int:
-    """The most steps whose :func:`run_seconds` fit in ``seconds`` (0: not even one)."""
-    fits = lambda n: run_seconds(n, costs, eval_every, checkpoint_every) <= seconds  # noqa: E731
+def plan_steps(seconds: float, costs: Costs, eval_every: int, checkpoint_every: int,
+               after: int = 0) -> int:
+    """The most steps after step ``after`` whose :func:`run_seconds` fit in ``seconds`` (0:
+    not even one)."""
+    fits = lambda n: run_seconds(n, costs, eval_every, checkpoint_every, after) <= seconds  # noqa: E731
     if not fits(1):
         return 0
     low, high = 1, max(2, math.ceil(seconds / costs.step) + 1)  # fits(low), not fits(high)
@@ -160,3 +182,48 @@ def measure(minutes: float, started: float, probes: Probes, *, items_per_step: i
                   calibration_steps=done, eval_s=eval_s, checkpoint_s=checkpoint_s,
                   final_evaluations=final_evaluations, spent_s=spent,
                   planned_s=spent + run_seconds(steps, costs, eval_every, checkpoint_every))
+
+
+def replan_points(steps: int, warmup_steps: int) -> list[int]:
+    """The steps after which a run of ``steps`` planned steps plans again: ``REPLAN_AT`` of
+    them, the first no earlier than the warmup's end; only steps before the last."""
+    first, *rest = (max(1, round(share * steps)) for share in REPLAN_AT)
+    return sorted({p for p in (max(first, warmup_steps), *rest) if p < steps})
+
+
+@dataclass
+class Replans:
+    """A budgeted run's plans: ``budget`` (config.json's record: the first plan's ``steps``,
+    what was measured, and ``replans``, a list of ``{"step", "steps", "seconds_per_step"}``:
+    after ``step``, the run ends at ``steps``)."""
+
+    budget: dict
+    warmup_steps: int
+    eval_every: int
+    checkpoint_every: int
+
+    @property
+    def done(self) -> list[dict]:
+        return self.budget.setdefault("replans", [])
+
+    def steps_for(self, step: int) -> int:
+        """The run's end as planned when ``step`` is taken (its schedule's ``total_steps``)."""
+        ends = [r["steps"] for r in self.done if r["step"] < step]
+        return ends[-1] if ends else self.budget["steps"]
+
+    def due(self, step: int) -> bool:
+        """Whether the run plans again after ``step`` (a point no re-plan is recorded for)."""
+        return (step in replan_points(self.budget["steps"], self.warmup_steps)
+                and all(r["step"] != step for r in self.done))
+
+    def replan(self, step: int, elapsed_s: float, seconds_per_step: float) -> int:
+        """Plan again after ``step``, ``elapsed_s`` into the run's loop (its start-up,
+        ``budget["spent_s"]``, not counted), its steps taking ``seconds_per_step``; records
+        and returns the new end (at least one step more, and past the warmup)."""
+        costs = Costs(seconds_per_step, self.budget["eval_s"], self.budget["checkpoint_s"],
+                      self.budget["final_evaluations"])
+        left = self.budget["minutes"] * 60 - self.budget["spent_s"] - elapsed_s
+        more = plan_steps(left, costs, self.eval_every, self.checkpoint_every, after=step)
+        steps = from_process_0(max(step + more, step + 1, self.warmup_steps + 1))
+        self.done.append({"step": step, "steps": steps, "seconds_per_step": seconds_per_step})
+        return steps

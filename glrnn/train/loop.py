@@ -51,12 +51,13 @@ from glrnn.runs.run import (
     named,
     point_latest,
     read_budget,
+    record_budget,
     run_dir_of,
     write_config,
 )
 from glrnn.runs.start import start_checks
 from glrnn.tokenizer import Tokenizer
-from glrnn.train.budget import Probes, measure
+from glrnn.train.budget import Probes, Replans, measure
 from glrnn.train.classify_task import ClassifyTask, epoch_steps
 from glrnn.train.flops import measure_peak_flops, mfu
 from glrnn.train.frame_task import FrameTask
@@ -205,11 +206,11 @@ def resolve_steps(cfg: Config, data: Any) -> Config:
 
 
 def _fit_budget(cfg: Config, task: Task, state: State, train_step: TrainStep, run_dir: Path,
-                started: float) -> Config:
+                started: float) -> tuple[Config, dict[str, Any]]:
     """``cfg`` with the steps that fit in ``train.minutes`` from ``started`` (a
     ``time.perf_counter`` reading), measured by glrnn/train/budget.py with ``train_step`` on a
-    copy of ``state`` (which stays as it was, as does the data position); process 0 writes
-    config.json with the budget."""
+    copy of ``state`` (which stays as it was, as does the data position), and the budget's
+    record; process 0 writes config.json with it."""
     batch_of = _batches(cfg, task, state.mesh)
     total = np.int32(cfg.train.steps)  # a traced argument: the run's own steps compile nothing
 
@@ -246,7 +247,7 @@ def _fit_budget(cfg: Config, task: Task, state: State, train_step: TrainStep, ru
     if is_writer():
         write_config(run_dir, cfg, task.tokenizer, budget.record())
     _say(budget.describe())
-    return cfg
+    return cfg, budget.record()
 
 
 def _batches(cfg: Config, task: Task, mesh: Mesh) -> Callable[[int], Batch]:
@@ -266,8 +267,8 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
     clock = time.perf_counter()  # a budget (train.minutes) counts from here
     started = start_together(lambda: _start(cfg, data), config_of=lambda s: s.cfg,
                              undo=Started.abandon)
-    cfg, task, run_dir, state, metrics = (started.cfg, started.task, started.run_dir,
-                                          started.state, started.metrics)
+    cfg, task, run_dir, state, metrics, budget = (started.cfg, started.task, started.run_dir,
+                                                  started.state, started.metrics, started.budget)
     try:
         train_step = make_train_step(task.loss, state.optimizer, cfg.optim.grad_accum,
                                      skip_nonfinite=cfg.train.on_nan == "skip",
@@ -283,7 +284,7 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
         raise
     if not started.measured:
         try:
-            cfg = _fit_budget(cfg, task, state, train_step, run_dir, clock)
+            cfg, budget = _fit_budget(cfg, task, state, train_step, run_dir, clock)
         except BaseException:
             checkpoints.close()
             started.abandon()
@@ -295,7 +296,10 @@ def train(cfg: Config, data: Any = None) -> TrainResult:
             state = _resume(state, checkpoints, task)
             _say(f"resuming {run_dir} from step {state.step}")
         metrics.drop_after(state.step)
-        state, figures = _run(cfg, task, state, train_step, checkpoints, metrics, peak)
+        replans = None if budget is None else Replans(
+            budget, cfg.optim.warmup_steps, cfg.train.eval_every, cfg.train.checkpoint_every)
+        state, figures = _run(cfg, task, state, train_step, checkpoints, metrics, peak,
+                              replans, run_dir)
         checkpoints.wait()
         figures |= _finish(task, state, checkpoints, run_dir)
     except KeyboardInterrupt:
@@ -323,7 +327,8 @@ def _last_checkpoint(checkpoints: Checkpoints) -> str:
 class Started:
     """A run ready to train: its resolved config, task, directory (locked by process 0),
     fresh state and metrics log; ``measured``: False for a budgeted run whose steps are still
-    to be measured (its config.json is written then)."""
+    to be measured (its config.json is written then); ``budget``: a resumed budgeted run's
+    record."""
 
     cfg: Config
     task: Task
@@ -332,6 +337,7 @@ class Started:
     lock: RunLock
     metrics: MetricsLog
     measured: bool = True
+    budget: dict[str, Any] | None = None
 
     def abandon(self) -> None:
         """Let go of the run directory (removed if this start made it): the start failed
@@ -370,7 +376,7 @@ def _start(cfg: Config, data: Any) -> Started:
     except BaseException:
         lock.abandon()
         raise
-    return Started(cfg, task, run_dir, state, lock, metrics, measured)
+    return Started(cfg, task, run_dir, state, lock, metrics, measured, budget)
 
 
 def _say(line: str) -> None:
@@ -436,28 +442,31 @@ def _improved(task: Task, best: dict[str, float], value: float) -> bool:
 
 
 def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
-         checkpoints: Checkpoints, metrics: MetricsLog,
-         peak: float) -> tuple[State, dict[str, float]]:
-    """Steps ``state.step + 1 .. cfg.train.steps`` (fewer if early stopping ends the run);
-    returns the final state and the last validation figures with the final state's (at the
-    last step, also in its metrics row). ``peak``: the matmul FLOP/s for MFU (0: none)."""
+         checkpoints: Checkpoints, metrics: MetricsLog, peak: float,
+         replans: Replans | None = None,
+         run_dir: Path | None = None) -> tuple[State, dict[str, float]]:
+    """Steps ``state.step + 1 .. cfg.train.steps`` (fewer if early stopping ends the run; a
+    budgeted run's ``replans`` move the end, recorded in ``run_dir``'s config.json); returns
+    the final state and the last validation figures with the final state's (at the last step,
+    also in its metrics row). ``peak``: the matmul FLOP/s for MFU (0: none)."""
     skip = cfg.train.on_nan == "skip"
-    schedule = lr_schedule(cfg.optim, cfg.train.steps)
-    total = np.int32(cfg.train.steps)
+    ends = (lambda _: cfg.train.steps) if replans is None else replans.steps_for
     batch_of = _batches(cfg, task, state.mesh)
     writer = is_writer()  # process 0 alone logs and draws the bar
     params, opt_state, model_state = state.params, state.opt_state, state.model_state
     clock = time.perf_counter()
     window_start, window_steps, window_losses, skipped, in_a_row = clock, 0, [], 0, 0
     val: dict[str, float] = {}
-    best, step = dict(state.best), state.step
-    bar = tqdm(total=cfg.train.steps, initial=state.step, unit="step", dynamic_ncols=True,
+    best, step, end = dict(state.best), state.step, ends(state.step + 1)
+    paced, paused = (clock, state.step), 0.0  # the rate's start; evaluating and saving since
+    bar = tqdm(total=end, initial=state.step, unit="step", dynamic_ncols=True,
                disable=not writer)
     try:
-        for step in range(state.step + 1, cfg.train.steps + 1):
+        while step < end:
+            step += 1
             params, opt_state, model_state, loss, grad_norm, finite = train_step(
                 params, opt_state, model_state, batch_of(step),
-                jax.random.fold_in(state.dropout_key, step), total)
+                jax.random.fold_in(state.dropout_key, step), np.int32(end))
             loss, grad_norm = float(loss), float(grad_norm)
             if finite:
                 window_losses.append(loss)
@@ -478,9 +487,10 @@ def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
             bar.set_postfix({"loss": f"{loss:.4f}", f"{task.unit}/s": f"{rate:,.0f}"},
                             refresh=False)
             bar.update(1)
-            last = step == cfg.train.steps
+            last = step == end
             evaluated = step % cfg.train.eval_every == 0 or last
             stop_early = False
+            pause = time.perf_counter()
             if evaluated:
                 val = task.evaluate(params, model_state)
                 if _improved(task, best, val[task.best_metric]):
@@ -502,7 +512,8 @@ def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
                     losses = {"loss": float(np.mean(window_losses))} if window_losses else {}
                     extra = ({"mfu": mfu(rate, task.flops_per_item, peak)} if peak else {})
                     metrics.write({"step": step, **losses,
-                                   "lr": float(schedule(step - 1)), "grad_norm": grad_norm,
+                                   "lr": float(lr_schedule(cfg.optim, end)(step - 1)),
+                                   "grad_norm": grad_norm,
                                    task.rate_name: rate, "elapsed": elapsed, **extra,
                                    **task.step_figures(step),
                                    "skipped": skipped, **(val if evaluated else {})})
@@ -515,6 +526,20 @@ def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
                                  model_state=model_state)
             if stop_early:
                 break
+            paused += time.perf_counter() - pause
+            if replans is not None and not last and replans.due(step):
+                now = time.perf_counter()
+                seconds_per_step = (now - paced[0] - paused) / (step - paced[1])
+                replans.replan(step, state.elapsed + now - clock, seconds_per_step)
+                if writer:
+                    record_budget(run_dir, replans.budget)
+                paced, paused = (now, step), 0.0
+            elif step == state.step + 1:  # this process's first step compiled: pace after it
+                paced, paused = (time.perf_counter(), step), 0.0
+            if ends(step + 1) != end:
+                end = bar.total = ends(step + 1)
+                _say(f"step {step}: {end} steps now fit in the budget (the loop's rate: "
+                     f"{replans.done[-1]['seconds_per_step']:.3f} s/step)")
     finally:
         bar.close()
     if not val:  # the run was already complete: evaluate what it ended with
