@@ -6,7 +6,7 @@
     python bench/shakespeare_study.py --list
 
 Each row is the shakespeare-char recipe (LRU 4 x 192, N 192, GLU, dropout 0.1, windows of 256
-characters, batch 16, AdamW 4e-3; nanoGPT's split: the first 90 % of the text trains, the last
+characters, batch 8, AdamW 4e-3; nanoGPT's split: the first 90 % of the text trains, the last
 10 % validates) with the flags of ``train_lm.py`` in ``ROWS`` changed, covering width, depth,
 state size, every mixer glrnn has (and the Hawk and Griffin layouts), window length, batch
 size, learning rate, dropout and bf16 compute; ``A+B`` names a row with the flags of rows A and
@@ -78,7 +78,7 @@ ROWS: dict[str, list[str]] = {
     "seq-128": ["--data.seq-len", "128"],
     "seq-512": ["--data.seq-len", "512"],
     "batch-4": ["--data.batch-size", "4"],
-    "batch-8": ["--data.batch-size", "8"],
+    "batch-16": ["--data.batch-size", "16"],
     "batch-32": ["--data.batch-size", "32"],
     "lr-2e-3": ["--optim.lr", "2e-3"],
     "lr-6e-3": ["--optim.lr", "6e-3"],
