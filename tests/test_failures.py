@@ -299,15 +299,21 @@ def test_damaged_config_json_is_one_line(ref, capsys):
         write_config(run_dir, tiny_config(ref[0], "garbled", **RUN), ByteTokenizer())
 
 
-@pytest.mark.parametrize("budget", [{"steps": "40"}, {"steps": 40, "replans": {}},
-                                    {"steps": 40, "replans": [{"step": 4}]}])
+TIMES = {"minutes": 1.0, "spent_s": 3.5, "eval_s": 0.5, "checkpoint_s": 0.25,
+         "final_evaluations": 2.0}
+
+
+@pytest.mark.parametrize("budget", [
+    {"steps": "40", **TIMES}, {"steps": 40, **TIMES, "eval_s": None},
+    {"steps": 40, **TIMES, "replans": {}}, {"steps": 40, **TIMES, "replans": [{"step": 4}]}])
 def test_a_damaged_budget_is_named(tmp_path, budget):
     (tmp_path / CONFIG).write_text(json.dumps({"config": {}, "tokenizer": {},
                                                "budget": budget}))
     with pytest.raises(ConfigError, match=rf"^{tmp_path / CONFIG} is damaged \(its budget"):
         read_budget(tmp_path)
     (tmp_path / CONFIG).write_text(json.dumps({"config": {}, "tokenizer": {}, "budget": {
-        "steps": 40, "replans": [{"step": 4, "steps": 38, "seconds_per_step": 0.5}]}}))
+        "steps": 40, **TIMES,
+        "replans": [{"step": 4, "steps": 38, "seconds_per_step": 0.5}]}}))
     assert read_budget(tmp_path)["replans"][0]["steps"] == 38
 
 

@@ -83,6 +83,10 @@ def write_config(run_dir: Path, cfg: Config, tokenizer: Tokenizer,
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
+# what a budgeted run's re-plans read from its budget (glrnn/train/budget.py ``Replans``)
+BUDGET_TIMES = ("minutes", "spent_s", "eval_s", "checkpoint_s", "final_evaluations")
+
+
 def read_budget(run_dir: Path) -> dict[str, Any] | None:
     """The ``budget`` recorded in ``run_dir``'s ``config.json``; None if it has no config.json
     or no budget."""
@@ -93,7 +97,13 @@ def read_budget(run_dir: Path) -> dict[str, Any] | None:
     if budget is not None and not (isinstance(budget, dict)
                                    and isinstance(budget.get("steps"), int)):
         raise ConfigError(f"{path} is damaged (its budget has no integer 'steps')")
-    replans = [] if budget is None else budget.get("replans", [])
+    if budget is None:
+        return None
+    missing = [key for key in BUDGET_TIMES if not isinstance(budget.get(key), int | float)]
+    if missing:
+        raise ConfigError(f"{path} is damaged (its budget has no number for "
+                          f"{', '.join(missing)})")
+    replans = budget.get("replans", [])
     if not (isinstance(replans, list) and all(
             isinstance(r, dict) and isinstance(r.get("step"), int)
             and isinstance(r.get("steps"), int) for r in replans)):

@@ -21,15 +21,15 @@ steps and what was measured (:class:`Budget`), so a resumed run keeps them and m
 nothing. Every process of a job measures together; process 0's clock decides.
 
 The calibration times the step alone on a copy, for a few seconds; the run's own steps also
-read their batches and log, and a shared machine's rate drifts (by 8 to 20 % over a
-10-minute run on a 2-core VM). So the run plans again (:class:`Replans`) when
-``REPLAN_AT`` of its steps are done (10 %, at the earliest where the warmup ends, and 50 %):
-the steps the loop took so far, without its evaluations and checkpoints, give the rate; the
-time left (the budget less the start-up and the loop so far) gives the steps that still fit,
-and the schedule's cosine ends there from then on (``total_steps`` is a traced argument: no
-compilation; a 10 % change moves the lr by under 1 % of its peak at 10 % of a run, a 5 %
-change by about 4 % at half). ``config.json``'s budget keeps
-``steps``, the first plan, and lists each re-plan in ``replans``: a resumed run takes the
+read their batches and log, and a shared machine's rate drifts (over 10-minute runs on a 2-core
+VM, the loop ran from 5 % faster to 20 % slower than its calibration). So the run plans again
+(:class:`Replans`) when ``REPLAN_AT`` of its steps are done (10 %, at the earliest where the
+warmup ends, and 50 %): the steps the loop took so far, without its evaluations and
+checkpoints, give the rate; the time left (the budget less the start-up and the loop so far)
+gives the steps that still fit, and the schedule's cosine ends there from then on
+(``total_steps`` is a traced argument: no compilation; a 10 % change moves the lr by under 1 %
+of its peak at 10 % of a run, a 5 % change by about 4 % at half). ``config.json``'s budget
+keeps ``steps``, the first plan, and lists each re-plan in ``replans``: a resumed run takes the
 plan in force at each step and measures again only where no re-plan is recorded.
 """
 

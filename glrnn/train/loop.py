@@ -538,8 +538,9 @@ def _run(cfg: Config, task: Task, state: State, train_step: TrainStep,
                 paced, paused = (time.perf_counter(), step), 0.0
             if ends(step + 1) != end:
                 end = bar.total = ends(step + 1)
+                rate_s = next(r["seconds_per_step"] for r in replans.done if r["step"] == step)
                 _say(f"step {step}: {end} steps now fit in the budget (the loop's rate: "
-                     f"{replans.done[-1]['seconds_per_step']:.3f} s/step)")
+                     f"{rate_s:.3f} s/step)")
     finally:
         bar.close()
     if not val:  # the run was already complete: evaluate what it ended with
