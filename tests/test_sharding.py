@@ -44,7 +44,8 @@ key = jax.random.key(2)
 
 
 def run(code: str, devices: int) -> str:
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    env = {**os.environ, "XLA_FLAGS": flags.strip(),  # with the session's (tests/conftest.py)
            "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", SETUP + textwrap.dedent(code)], env=env,
                          capture_output=True, text=True, timeout=300)
@@ -106,36 +107,34 @@ def test_every_mixer_family_is_sharded_as_on_one_device():
 
 
 def test_checkpoint_moves_between_device_counts(tmp_path):
+    """Saved on 4 devices (fsdp 2), restored on 1; saved there, restored on 4: three processes."""
     save = """
-        mesh = make_mesh(FSDP)
-        p = place(params, state_shardings(params, mesh))
-        o = place(opt_state, state_shardings(opt_state, mesh))
-        b = shard_batch(batch, batch_sharding(mesh), len(batch))
+        p = place(params, state_shardings(params, make_mesh(FSDP)))
+        o = place(opt_state, state_shardings(opt_state, make_mesh(FSDP)))
+        b = shard_batch(batch, batch_sharding(make_mesh(FSDP)), len(batch))
         p, o, _, _, _, _ = step(p, o, {}, b, key)
-        ckpt = Checkpoints(DIR)
+        ckpt = Checkpoints(SAVE)
         ckpt.save(1, p, o, {"step": 1})
         ckpt.close()
-        np.save(DIR + "/expected.npy", np.concatenate(
+        np.save(SAVE + "/expected.npy", np.concatenate(
             [np.asarray(x).ravel() for x in jax.tree.leaves((p, o))]))
         """
     restore = """
-        mesh = make_mesh(FSDP)
-        p = place(params, state_shardings(params, mesh))
-        o = place(opt_state, state_shardings(opt_state, mesh))
-        ckpt = Checkpoints(DIR, writable=False)
+        p = place(params, state_shardings(params, make_mesh(FSDP)))
+        o = place(opt_state, state_shardings(opt_state, make_mesh(FSDP)))
+        ckpt = Checkpoints(RESTORE, writable=False)
         p, o, meta, _ = ckpt.restore(1, p, o)
         ckpt.close()
         assert meta["step"] == 1
         assert len(jax.tree.leaves(p)[0].sharding.device_set) == jax.device_count()
         got = np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves((p, o))])
-        np.testing.assert_array_equal(got, np.load(DIR + "/expected.npy"))
+        np.testing.assert_array_equal(got, np.load(RESTORE + "/expected.npy"))
         """
-    for saved_on, restored_on in [(4, 1), (1, 4)]:
-        directory = tmp_path / f"from{saved_on}"
-        head = f"DIR = {str(directory)!r}\n"
-        run(head + f"FSDP = {2 if saved_on == 4 else 1}\n" + textwrap.dedent(save), saved_on)
-        run(head + f"FSDP = {2 if restored_on == 4 else 1}\n" + textwrap.dedent(restore),
-            restored_on)
+    on4, on1 = str(tmp_path / "from4"), str(tmp_path / "from1")
+    steps = [(4, None, on4, save), (1, on4, on1, restore + save), (4, on1, None, restore)]
+    for devices, restored, saved, code in steps:
+        head = f"FSDP = {2 if devices == 4 else 1}\nRESTORE = {restored!r}\nSAVE = {saved!r}\n"
+        run(head + textwrap.dedent(code), devices)
 
 
 @pytest.mark.parametrize(("shape", "fsdp", "spec"), [
