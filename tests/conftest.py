@@ -4,6 +4,8 @@
   milliseconds and compiling it is what costs (measured: 2.1x less wall time for test_train and
   test_generate with the cache below). The programs compute the same operations; runs and the
   benchmarks keep XLA's default level. Subprocesses the tests start inherit the setting.
+- XLA's Eigen thread pool is off: pytest-xdist already keeps both cores busy with a process
+  each, and at these sizes the pool only adds handoffs.
 - One persistent compilation cache per test process: many tests build the same program from
   fresh Python closures (each ``train_lm.main`` jits anew), so JAX's in-memory cache misses and
   XLA would compile the same HLO again. The cache lives in a temporary folder that dies with the
@@ -16,9 +18,10 @@ import os
 import shutil
 import tempfile
 
-_OPT_LEVEL = "--xla_backend_optimization_level"
-if _OPT_LEVEL not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_OPT_LEVEL}=0".strip()
+_FLAGS = {"--xla_backend_optimization_level": "0", "--xla_cpu_multi_thread_eigen": "false"}
+for _flag, _value in _FLAGS.items():
+    if _flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_flag}={_value}".strip()
 
 import jax  # noqa: E402  (after XLA_FLAGS: the backend reads them when it starts)
 
