@@ -109,9 +109,10 @@ def test_every_mixer_family_is_sharded_as_on_one_device():
 def test_checkpoint_moves_between_device_counts(tmp_path):
     """Saved on 4 devices (fsdp 2), restored on 1; saved there, restored on 4: three processes."""
     save = """
-        p = place(params, state_shardings(params, make_mesh(FSDP)))
-        o = place(opt_state, state_shardings(opt_state, make_mesh(FSDP)))
-        b = shard_batch(batch, batch_sharding(make_mesh(FSDP)), len(batch))
+        mesh = make_mesh(FSDP)
+        p = place(params, state_shardings(params, mesh))
+        o = place(opt_state, state_shardings(opt_state, mesh))
+        b = shard_batch(batch, batch_sharding(mesh), len(batch))
         p, o, _, _, _, _ = step(p, o, {}, b, key)
         ckpt = Checkpoints(SAVE)
         ckpt.save(1, p, o, {"step": 1})
@@ -120,8 +121,9 @@ def test_checkpoint_moves_between_device_counts(tmp_path):
             [np.asarray(x).ravel() for x in jax.tree.leaves((p, o))]))
         """
     restore = """
-        p = place(params, state_shardings(params, make_mesh(FSDP)))
-        o = place(opt_state, state_shardings(opt_state, make_mesh(FSDP)))
+        mesh = make_mesh(FSDP)
+        p = place(params, state_shardings(params, mesh))
+        o = place(opt_state, state_shardings(opt_state, mesh))
         ckpt = Checkpoints(RESTORE, writable=False)
         p, o, meta, _ = ckpt.restore(1, p, o)
         ckpt.close()
